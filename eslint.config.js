@@ -1,0 +1,3 @@
+import { config } from './tooling/eslint-config/index.js';
+
+export default config;
