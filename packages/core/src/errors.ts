@@ -1,0 +1,28 @@
+/** Base class of every error `@smolvm/core` throws; `code` is permanent, `hint` says what to do. */
+export class SmolvmError extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  constructor(code: string, message: string, options?: { hint?: string | undefined; cause?: unknown }) {
+    super(message, { cause: options?.cause });
+    this.name = 'SmolvmError';
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+/** True for any coded smolvm error, whichever package threw it (checks the code, not the class). */
+export function isSmolvmError(e: unknown): e is Error & { code: string; hint?: string } {
+  const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('SMOLVM_ERR_');
+}
+
+export const ErrorCode = {
+  INVALID_OPTION: 'SMOLVM_ERR_INVALID_OPTION',
+  QEMU_NOT_FOUND: 'SMOLVM_ERR_QEMU_NOT_FOUND',
+  QEMU_FAILED: 'SMOLVM_ERR_QEMU_FAILED',
+  BOOT_FAILED: 'SMOLVM_ERR_BOOT_FAILED',
+  BOOT_TIMEOUT: 'SMOLVM_ERR_BOOT_TIMEOUT',
+  VM_DIED: 'SMOLVM_ERR_VM_DIED',
+  UNSUPPORTED_HOST: 'SMOLVM_ERR_UNSUPPORTED_HOST',
+  ENGINE_UNAVAILABLE: 'SMOLVM_ERR_ENGINE_UNAVAILABLE',
+} as const;

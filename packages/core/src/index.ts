@@ -1,0 +1,10 @@
+export { Machine } from './machine.js';
+export type { RunOptions, RunResult, OutputHandler } from './machine.js';
+export { doctor } from './doctor.js';
+export type { DoctorReport, DoctorCheck } from './doctor.js';
+export { SmolvmError, isSmolvmError, ErrorCode } from './errors.js';
+export { chooseAccelerator, findQemu } from './host.js';
+export type { Accelerator, AcceleratorChoice, QemuInfo } from './host.js';
+export { selectEngine } from './select-engine.js';
+export { QemuEngine, qemuArgs } from './qemu-engine.js';
+export type { Engine, VmSpec, RunningVm, VmExit, BootOptions } from './engine.js';

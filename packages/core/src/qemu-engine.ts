@@ -1,0 +1,226 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
+import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
+import { ErrorCode, SmolvmError } from './errors.js';
+import { chooseAccelerator, findQemu, type AcceleratorChoice, type QemuInfo } from './host.js';
+
+const STDERR_LIMIT = 16 * 1024;
+
+/** Last `bytes` of a file, as text (for error messages that quote the guest console). */
+export async function tailFile(path: string, bytes = 4096): Promise<string> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      const start = Math.max(0, size - bytes);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      return buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: string): string[] {
+  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'smolvm.root=/dev/vda', ...(spec.kernelArgs ?? [])];
+  return [
+    '-M', 'microvm,rtc=on,acpi=off,pic=off,pit=off,isa-serial=on',
+    '-accel', accel.accel,
+    '-cpu', accel.accel === 'tcg' ? 'max' : 'host',
+    '-m', String(spec.memoryMiB),
+    '-smp', String(spec.cpus),
+    '-nodefaults', '-no-user-config', '-no-reboot',
+    '-display', 'none', '-monitor', 'none',
+    '-kernel', spec.kernel,
+    '-initrd', spec.initramfs,
+    '-append', cmdline.join(' '),
+    '-serial', `file:${spec.consoleLog}`,
+    '-drive', `id=root,file=${spec.rootDisk},format=raw,if=none,readonly=on`,
+    '-device', 'virtio-blk-device,drive=root',
+    '-chardev', `socket,id=agent,path=${socketPath}`,
+    '-device', 'virtio-serial-device,max_ports=2',
+    '-device', 'virtserialport,chardev=agent,name=smolvm.agent',
+    '-device', 'virtio-rng-device',
+  ];
+}
+
+function waitExit(child: ChildProcess): Promise<VmExit> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** Boots VMs with `qemu-system-* -M microvm`. */
+export class QemuEngine implements Engine {
+  readonly name = 'qemu' as const;
+  private qemu: QemuInfo | undefined;
+  private accel: AcceleratorChoice | undefined;
+  private noticeGiven = false;
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  check(): void {
+    this.describe();
+  }
+
+  describe(): { qemu: QemuInfo; accel: AcceleratorChoice } {
+    this.qemu ??= findQemu(this.env);
+    this.accel ??= chooseAccelerator(this.env);
+    return { qemu: this.qemu, accel: this.accel };
+  }
+
+  async boot(spec: VmSpec, options: BootOptions = {}): Promise<RunningVm> {
+    const { qemu, accel } = this.describe();
+    if (accel.accel === 'tcg' && !this.noticeGiven) {
+      this.noticeGiven = true;
+      options.onNotice?.(`smolvm: using software emulation (${accel.reason})`);
+    }
+    const bootTimeoutMs = spec.bootTimeoutMs ?? (accel.accel === 'tcg' ? 60_000 : 20_000);
+    const socketPath = join(spec.runDir, 'agent.sock');
+
+    // We listen and QEMU connects, so there is no window where QEMU's socket exists but is not accepting.
+    const server: Server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+
+    const child = spawn(qemu.path, qemuArgs(spec, accel, socketPath), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      if (stderr.length < STDERR_LIMIT) stderr += d.toString('utf8');
+    });
+    const exited = waitExit(child);
+    // If our own process goes away, the VM must not outlive it.
+    const killOnExit = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
+    void exited.then(() => process.removeListener('exit', killOnExit));
+
+    const fail = async (err: SmolvmError): Promise<never> => {
+      child.kill('SIGKILL');
+      await exited;
+      server.close();
+      throw err;
+    };
+
+    let socket: Socket;
+    let connection: AgentConnection;
+    let hello: HelloInfo;
+    try {
+      socket = await this.waitForConnection(server, child, exited, bootTimeoutMs, options.signal, () => stderr, spec.consoleLog);
+      server.close();
+      const conn = new AgentConnection({ send: (b) => void socket.write(b) });
+      connection = conn;
+      socket.on('data', (d: Buffer) => conn.receive(d));
+      socket.on('close', () => conn.close(new Error('the VM closed the agent channel')));
+      socket.on('error', (e) => conn.close(e));
+      void exited.then((x) => conn.close(new Error(`the VM exited (${x.signal ?? `code ${x.code}`})`)));
+      hello = await withTimeout(conn.handshake(), bootTimeoutMs, async () =>
+        new SmolvmError(ErrorCode.BOOT_TIMEOUT, `the guest agent did not answer the handshake within ${bootTimeoutMs} ms`, {
+          hint: `Guest console:\n${await tailFile(spec.consoleLog)}`,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof SmolvmError) return fail(e);
+      return fail(
+        new SmolvmError(ErrorCode.BOOT_FAILED, `the guest failed to boot: ${(e as Error).message}`, {
+          hint: `Guest console:\n${await tailFile(spec.consoleLog)}`,
+          cause: e,
+        }),
+      );
+    }
+
+    return {
+      connection,
+      hello,
+      pid: child.pid,
+      exited,
+      kill: () => {
+        child.kill('SIGKILL');
+        socket.destroy();
+      },
+      shutdown: async (timeoutMs = 10_000) => {
+        connection.shutdown();
+        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+        const x = await exited;
+        clearTimeout(timer);
+        socket.destroy();
+        return x;
+      },
+    };
+  }
+
+  private waitForConnection(
+    server: Server,
+    child: ChildProcess,
+    exited: Promise<VmExit>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    stderr: () => string,
+    consoleLog: string,
+  ): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const timer = setTimeout(() => {
+        void tailFile(consoleLog).then((tail) =>
+          done(() =>
+            reject(
+              new SmolvmError(ErrorCode.BOOT_TIMEOUT, `QEMU did not connect the agent channel within ${timeoutMs} ms`, {
+                hint: tail ? `Guest console:\n${tail}` : 'The guest printed nothing; check the kernel with `smolvm doctor`.',
+              }),
+            ),
+          ),
+        );
+      }, timeoutMs);
+      const onAbort = (): void => done(() => reject(signal!.reason ?? new Error('aborted')));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      server.once('connection', (s) => done(() => resolve(s)));
+      child.once('error', (e) =>
+        done(() => reject(new SmolvmError(ErrorCode.QEMU_NOT_FOUND, `could not start QEMU: ${e.message}`, { cause: e }))),
+      );
+      void exited.then(async (x) => {
+        const tail = await tailFile(consoleLog);
+        done(() =>
+          reject(
+            new SmolvmError(
+              ErrorCode.QEMU_FAILED,
+              `QEMU exited before the guest was up (${x.signal ?? `exit code ${x.code}`}): ${stderr().trim() || 'no error output'}`,
+              { hint: tail ? `Guest console:\n${tail}` : 'Check the kernel and disk paths with `smolvm doctor`.' },
+            ),
+          ),
+        );
+      });
+    });
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Promise<Error>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => void onTimeout().then(reject), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
