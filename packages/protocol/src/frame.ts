@@ -193,9 +193,9 @@ export function checkHeader(buf: Buffer, offset = 0): FrameHeader {
   if (length > MAX_PAYLOAD) throw new FrameDecodeError('too_large', `payload length ${length} exceeds ${MAX_PAYLOAD}`, true);
   const type = nameByCode.get(code);
   if (type === undefined) throw new FrameDecodeError('unknown_type', `type 0x${code.toString(16)}`, true);
-  if (reserved !== 0) throw new FrameDecodeError('bad_reserved', `reserved field is ${reserved}`, true);
   const allowed = dataTypes.has(type) ? FLAG_FIN : 0;
   if ((flags & ~allowed) !== 0) throw new FrameDecodeError('bad_flags', `flags 0x${flags.toString(16)} on ${type}`, true);
+  if (reserved !== 0) throw new FrameDecodeError('bad_reserved', `reserved field is ${reserved}`, true);
   if (controlTypes.has(type) !== (stream === 0) && type !== 'ERROR') {
     throw new FrameDecodeError('bad_stream', `${type} on stream ${stream}`, true);
   }
@@ -212,7 +212,7 @@ class Reader {
   private need(n: number): void {
     if (this.pos + n > this.buf.length) throw this.fail('short_payload', `needs ${n} more bytes at offset ${this.pos}`);
   }
-  fail(reason: 'short_payload' | 'trailing_bytes' | 'limit', detail: string): FrameDecodeError {
+  fail(reason: 'short_payload' | 'trailing_bytes' | 'limit' | 'bad_flags', detail: string): FrameDecodeError {
     return new FrameDecodeError(reason, detail, false, this.stream);
   }
   u8(): number {
@@ -289,7 +289,7 @@ export function decodePayload(header: FrameHeader, payload: Buffer): Frame {
       break;
     case 'EXEC': {
       const flags = r.u32();
-      if ((flags & ~(ExecFlag.TTY | ExecFlag.STDIN)) !== 0) throw r.fail('limit', `unknown exec flags 0x${flags.toString(16)}`);
+      if ((flags & ~(ExecFlag.TTY | ExecFlag.STDIN)) !== 0) throw r.fail('bad_flags', `unknown exec flags 0x${flags.toString(16)}`);
       const uid = r.u32();
       const gid = r.u32();
       const rows = r.u16();
@@ -306,8 +306,8 @@ export function decodePayload(header: FrameHeader, payload: Buffer): Frame {
     case 'STDIN':
     case 'STDOUT':
     case 'STDERR': {
+      // MAX_DATA_CHUNK is a sender rule; the receiver only relies on the frame size bound.
       const data = r.rest();
-      if (data.length > MAX_DATA_CHUNK) throw r.fail('limit', `data frame of ${data.length} bytes exceeds ${MAX_DATA_CHUNK}`);
       frame = { type: header.type, stream, fin: (header.flags & FLAG_FIN) !== 0, data };
       break;
     }
