@@ -1,5 +1,9 @@
 export { Machine } from './machine.js';
-export type { RunOptions, RunResult, OutputHandler } from './machine.js';
+export type { MachineOptions, RunOptions, RunResult, ExecOptions, ExecResult, SpawnOptions, OutputHandler } from './machine.js';
+export { GuestProcess } from './process.js';
+export type { ProcessExit } from './process.js';
+export { MachineFiles } from './files.js';
+export type { FsEntry, WriteFileOptions } from './files.js';
 export { doctor } from './doctor.js';
 export type { DoctorReport, DoctorCheck } from './doctor.js';
 export { SmolvmError, isSmolvmError, ErrorCode } from './errors.js';

@@ -30,7 +30,7 @@ export async function tailFile(path: string, bytes = 4096): Promise<string> {
 export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: string): string[] {
   const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'smolvm.root=/dev/vda', ...(spec.kernelArgs ?? [])];
   return [
-    '-M', 'microvm,rtc=on,acpi=off,pic=off,pit=off,isa-serial=on',
+    '-M', 'microvm,rtc=on,acpi=off',
     '-accel', accel.accel,
     '-cpu', accel.accel === 'tcg' ? 'max' : 'host',
     '-m', String(spec.memoryMiB),
@@ -56,7 +56,8 @@ function waitExit(child: ChildProcess): Promise<VmExit> {
       resolve({ code: child.exitCode, signal: child.signalCode });
       return;
     }
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // 'close' rather than 'exit': by then QEMU's stderr has been read to the end.
+    child.once('close', (code, signal) => resolve({ code, signal }));
   });
 }
 
@@ -127,13 +128,22 @@ export class QemuEngine implements Engine {
       socket.on('close', () => conn.close(new Error('the VM closed the agent channel')));
       socket.on('error', (e) => conn.close(e));
       void exited.then((x) => conn.close(new Error(`the VM exited (${x.signal ?? `code ${x.code}`})`)));
-      hello = await withTimeout(conn.handshake(), bootTimeoutMs, async () =>
+      // QEMU connects the channel as soon as it starts, long before the guest runs: a guest that dies
+      // while booting shows up here, as QEMU exiting before the handshake.
+      const died = exited.then(async (x) => {
+        throw await this.earlyExit(x, stderr, spec.consoleLog);
+      });
+      died.catch(() => {});
+      hello = await withTimeout(Promise.race([conn.handshake(), died]), bootTimeoutMs, async () =>
         new SmolvmError(ErrorCode.BOOT_TIMEOUT, `the guest agent did not answer the handshake within ${bootTimeoutMs} ms`, {
           hint: `Guest console:\n${await tailFile(spec.consoleLog)}`,
         }),
       );
     } catch (e) {
       if (e instanceof SmolvmError) return fail(e);
+      // The channel usually breaks a moment before QEMU's exit is seen: prefer QEMU's own account.
+      const x = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000).unref())]);
+      if (x) return fail(await this.earlyExit(x, stderr, spec.consoleLog));
       return fail(
         new SmolvmError(ErrorCode.BOOT_FAILED, `the guest failed to boot: ${(e as Error).message}`, {
           hint: `Guest console:\n${await tailFile(spec.consoleLog)}`,
@@ -160,6 +170,15 @@ export class QemuEngine implements Engine {
         return x;
       },
     };
+  }
+
+  private async earlyExit(x: VmExit, stderr: string, consoleLog: string): Promise<SmolvmError> {
+    const tail = (await tailFile(consoleLog)).trim();
+    return new SmolvmError(
+      ErrorCode.QEMU_FAILED,
+      `QEMU exited before the guest was up (${x.signal ?? `exit code ${x.code}`}): ${stderr.trim() || 'no error output from QEMU'}`,
+      { hint: tail ? `Guest console:\n${tail}` : 'The guest printed nothing; check the kernel with `smolvm doctor`.' },
+    );
   }
 
   private waitForConnection(
@@ -198,16 +217,8 @@ export class QemuEngine implements Engine {
         done(() => reject(new SmolvmError(ErrorCode.QEMU_NOT_FOUND, `could not start QEMU: ${e.message}`, { cause: e }))),
       );
       void exited.then(async (x) => {
-        const tail = await tailFile(consoleLog);
-        done(() =>
-          reject(
-            new SmolvmError(
-              ErrorCode.QEMU_FAILED,
-              `QEMU exited before the guest was up (${x.signal ?? `exit code ${x.code}`}): ${stderr().trim() || 'no error output'}`,
-              { hint: tail ? `Guest console:\n${tail}` : 'Check the kernel and disk paths with `smolvm doctor`.' },
-            ),
-          ),
-        );
+        const err = await this.earlyExit(x, stderr(), consoleLog);
+        done(() => reject(err));
       });
     });
   }

@@ -53,11 +53,11 @@ try {
   chmodSync(join(stage, 'bin/busybox'), 0o755);
   const applets = spawnSync(busybox, ['--list-full'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
   for (const a of applets) {
-    if (a === 'bin/busybox' || a.includes('..')) continue;
-    const depth = a.split('/').length - 1;
-    const target = '../'.repeat(depth - 1) + 'bin/busybox';
+    if (a === 'bin/busybox' || a.includes('..') || !a.includes('/')) continue;
+    const depth = a.split('/').length - 1; // directories between the root and the link
+    const target = a.startsWith('bin/') && depth === 1 ? 'busybox' : '../'.repeat(depth) + 'bin/busybox';
     try {
-      symlinkSync(depth === 1 && a.startsWith('bin/') ? 'busybox' : target, join(stage, a));
+      symlinkSync(target, join(stage, a));
     } catch (e) {
       if (e.code !== 'EEXIST') throw e;
     }

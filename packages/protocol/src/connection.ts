@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { FrameDecodeError, ProtocolError } from './errors.js';
 import {
   ALL_CAPABILITIES,
@@ -32,6 +33,12 @@ export interface ExecRequest {
   windowBytes?: number;
 }
 
+export type FsRequest =
+  | { op: 'write'; path: string; mode?: number; mkdirs?: boolean }
+  | { op: 'read' | 'stat' | 'list'; path: string }
+  | { op: 'mkdir'; path: string; mode?: number; parents?: boolean }
+  | { op: 'remove'; path: string; recursive?: boolean };
+
 export interface ExitInfo {
   exitCode: number;
   /** Terminating signal number, or 0. */
@@ -40,6 +47,36 @@ export interface ExitInfo {
   execErrno: number;
 }
 
+/** A file operation failed in the guest (`FS_DONE` with an errno). */
+export class GuestFsError extends ProtocolError {
+  readonly errno: number;
+  readonly errnoName: string;
+  constructor(errno: number, message: string) {
+    const name = errnoNames.get(errno) ?? `errno ${errno}`;
+    super('SMOLVM_ERR_GUEST_FS', `${message} (${name})`);
+    this.name = 'GuestFsError';
+    this.errno = errno;
+    this.errnoName = name;
+  }
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
+export interface FsEntry {
+  kind: 'file' | 'directory' | 'symlink' | 'char-device' | 'block-device' | 'fifo' | 'socket';
+  /** Permission bits (0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  sizeBytes: number;
+  mtimeMs: number;
+  name: string;
+  /** Link target, for symlinks. */
+  target?: string;
+}
+
+const kinds: FsEntry['kind'][] = ['file', 'directory', 'symlink', 'char-device', 'block-device', 'fifo', 'socket'];
+
 export interface ExecHandlers {
   /**
    * Output data. Unless `manualAck` is set, credit is returned as soon as the handler returns; with
@@ -47,6 +84,8 @@ export interface ExecHandlers {
    */
   onStdout?: (data: Buffer) => void;
   onStderr?: (data: Buffer) => void;
+  /** Directory entries of `FS_STAT` / `FS_LIST`. */
+  onEntry?: (entry: FsEntry) => void;
   manualAck?: boolean;
 }
 
@@ -188,6 +227,23 @@ export class ExecStream {
         this.finish();
         this.done.reject(new AgentError(frame.code, frame.message.toString('utf8')));
         break;
+      case 'FS_ENTRY':
+        this.handlers.onEntry?.({
+          kind: kinds[frame.kind - 1]!,
+          mode: frame.mode,
+          uid: frame.uid,
+          gid: frame.gid,
+          sizeBytes: Number(frame.size),
+          mtimeMs: Number(frame.mtime) * 1000,
+          name: frame.name.toString('utf8'),
+          ...(frame.kind === 3 ? { target: frame.target.toString('utf8') } : {}),
+        });
+        break;
+      case 'FS_DONE':
+        this.finish();
+        if (frame.errno === 0) this.done.resolve({ exitCode: 0, signal: 0, execErrno: 0 });
+        else this.done.reject(new GuestFsError(frame.errno, frame.message.toString('utf8')));
+        break;
       default:
         break;
     }
@@ -262,8 +318,7 @@ export class AgentConnection {
 
   exec(req: ExecRequest, handlers: ExecHandlers = {}): ExecStream {
     if (this.closedWith) throw this.closedWith;
-    const id = this.nextStream;
-    this.nextStream = this.nextStream >= 0x7fffffff ? 1 : this.nextStream + 1;
+    const id = this.allocateStream();
     const windowBytes = req.windowBytes ?? DEFAULT_OUTPUT_WINDOW;
     const stream = new ExecStream(this, id, handlers, windowBytes);
     this.streams.set(id, stream);
@@ -281,6 +336,47 @@ export class AgentConnection {
       cwd: Buffer.from(req.cwd ?? ''),
     });
     return stream;
+  }
+
+  /**
+   * Starts a file operation (SPEC.md, "File operations"). The returned stream's `exited` resolves when the
+   * agent reports success and rejects with GuestFsError otherwise; `FS_WRITE` content goes through
+   * `writeStdin`/`endStdin`, `FS_READ` content arrives through `onStdout`.
+   */
+  fs(op: FsRequest, handlers: ExecHandlers = {}): ExecStream {
+    if (this.closedWith) throw this.closedWith;
+    const id = this.allocateStream();
+    const windowBytes = DEFAULT_OUTPUT_WINDOW;
+    const stream = new ExecStream(this, id, handlers, windowBytes);
+    this.streams.set(id, stream);
+    const path = Buffer.from(op.path);
+    switch (op.op) {
+      case 'write':
+        this.send({ type: 'FS_WRITE', stream: id, mode: op.mode ?? 0o644, flags: op.mkdirs ? 1 : 0, path });
+        break;
+      case 'read':
+        this.send({ type: 'FS_READ', stream: id, window: windowBytes, path });
+        break;
+      case 'stat':
+        this.send({ type: 'FS_STAT', stream: id, path });
+        break;
+      case 'list':
+        this.send({ type: 'FS_LIST', stream: id, path });
+        break;
+      case 'mkdir':
+        this.send({ type: 'FS_MKDIR', stream: id, mode: op.mode ?? 0o755, flags: op.parents ? 1 : 0, path });
+        break;
+      case 'remove':
+        this.send({ type: 'FS_REMOVE', stream: id, flags: op.recursive ? 1 : 0, path });
+        break;
+    }
+    return stream;
+  }
+
+  private allocateStream(): number {
+    const id = this.nextStream;
+    this.nextStream = this.nextStream >= 0x7fffffff ? 1 : this.nextStream + 1;
+    return id;
   }
 
   shutdown(): void {

@@ -45,5 +45,22 @@ export function describeFrame(f: Frame): string {
       return `${head} exit_code=${f.exitCode} signal=${f.signal} exec_errno=${f.execErrno}`;
     case 'ERROR':
       return `${head} code=${f.code} message=${describeBytes(f.message)}`;
+    case 'FS_WRITE':
+    case 'FS_MKDIR':
+      return `${head} mode=${f.mode} flags=${hex(f.flags)} path=${describeBytes(f.path)}`;
+    case 'FS_READ':
+      return `${head} window=${f.window} path=${describeBytes(f.path)}`;
+    case 'FS_STAT':
+    case 'FS_LIST':
+      return `${head} path=${describeBytes(f.path)}`;
+    case 'FS_REMOVE':
+      return `${head} flags=${hex(f.flags)} path=${describeBytes(f.path)}`;
+    case 'FS_DONE':
+      return `${head} errno=${f.errno} message=${describeBytes(f.message)}`;
+    case 'FS_ENTRY':
+      return (
+        `${head} kind=${f.kind} mode=${f.mode} uid=${f.uid} gid=${f.gid} size=${f.size} mtime=${f.mtime}` +
+        ` name=${describeBytes(f.name)} target=${describeBytes(f.target)}`
+      );
   }
 }

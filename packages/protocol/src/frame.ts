@@ -9,8 +9,11 @@ export const MAX_LIST = 4096;
 export const STDIN_WINDOW = 262_144;
 export const FLAG_FIN = 0x01;
 
-export const Capability = { TTY: 0x1, SIGNALS: 0x2, FLOW_CONTROL: 0x4 } as const;
-export const ALL_CAPABILITIES = 0x7;
+export const Capability = { TTY: 0x1, SIGNALS: 0x2, FLOW_CONTROL: 0x4, FILES: 0x8 } as const;
+export const ALL_CAPABILITIES = 0xf;
+/** `FS_WRITE` flag: create missing parents; `FS_MKDIR`: parents; `FS_REMOVE`: recursive. */
+export const FsFlag = { MKDIRS: 0x1, PARENTS: 0x1, RECURSIVE: 0x1 } as const;
+export const FsKind = { FILE: 1, DIRECTORY: 2, SYMLINK: 3, CHAR_DEVICE: 4, BLOCK_DEVICE: 5, FIFO: 6, SOCKET: 7 } as const;
 export const ExecFlag = { TTY: 0x1, STDIN: 0x2 } as const;
 
 export const AgentErrorCode = {
@@ -37,6 +40,14 @@ export const FrameType = {
   RESIZE: 0x16,
   EXIT: 0x17,
   ERROR: 0x1f,
+  FS_WRITE: 0x20,
+  FS_READ: 0x21,
+  FS_STAT: 0x22,
+  FS_LIST: 0x23,
+  FS_MKDIR: 0x24,
+  FS_REMOVE: 0x25,
+  FS_DONE: 0x26,
+  FS_ENTRY: 0x27,
 } as const;
 
 export type Frame =
@@ -63,7 +74,25 @@ export type Frame =
   | { type: 'SIGNAL'; stream: number; signo: number }
   | { type: 'RESIZE'; stream: number; rows: number; cols: number }
   | { type: 'EXIT'; stream: number; exitCode: number; signal: number; execErrno: number }
-  | { type: 'ERROR'; stream: number; code: number; message: Buffer };
+  | { type: 'ERROR'; stream: number; code: number; message: Buffer }
+  | { type: 'FS_WRITE'; stream: number; mode: number; flags: number; path: Buffer }
+  | { type: 'FS_READ'; stream: number; window: number; path: Buffer }
+  | { type: 'FS_STAT' | 'FS_LIST'; stream: number; path: Buffer }
+  | { type: 'FS_MKDIR'; stream: number; mode: number; flags: number; path: Buffer }
+  | { type: 'FS_REMOVE'; stream: number; flags: number; path: Buffer }
+  | { type: 'FS_DONE'; stream: number; errno: number; message: Buffer }
+  | {
+      type: 'FS_ENTRY';
+      stream: number;
+      kind: number;
+      mode: number;
+      uid: number;
+      gid: number;
+      size: bigint;
+      mtime: bigint;
+      name: Buffer;
+      target: Buffer;
+    };
 
 export type FrameTypeName = Frame['type'];
 
@@ -99,6 +128,11 @@ class Writer {
   u64(v: bigint): this {
     const b = Buffer.allocUnsafe(8);
     b.writeBigUInt64BE(v);
+    return this.push(b);
+  }
+  i64(v: bigint): this {
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigInt64BE(v);
     return this.push(b);
   }
   str(v: Buffer): this {
@@ -163,6 +197,26 @@ export function encodeFrame(frame: Frame): Buffer {
       break;
     case 'ERROR':
       w.u32(frame.code).str(frame.message);
+      break;
+    case 'FS_WRITE':
+    case 'FS_MKDIR':
+      w.u32(frame.mode).u32(frame.flags).str(frame.path);
+      break;
+    case 'FS_READ':
+      w.u32(frame.window).str(frame.path);
+      break;
+    case 'FS_STAT':
+    case 'FS_LIST':
+      w.str(frame.path);
+      break;
+    case 'FS_REMOVE':
+      w.u32(frame.flags).str(frame.path);
+      break;
+    case 'FS_DONE':
+      w.u32(frame.errno).str(frame.message);
+      break;
+    case 'FS_ENTRY':
+      w.u8(frame.kind).u32(frame.mode).u32(frame.uid).u32(frame.gid).u64(frame.size).i64(frame.mtime).str(frame.name).str(frame.target);
       break;
   }
   const payload = w.finish();
@@ -240,6 +294,12 @@ class Reader {
   u64(): bigint {
     this.need(8);
     const v = this.buf.readBigUInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  i64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigInt64BE(this.pos);
     this.pos += 8;
     return v;
   }
@@ -334,6 +394,42 @@ export function decodePayload(header: FrameHeader, payload: Buffer): Frame {
     case 'ERROR':
       frame = { type: 'ERROR', stream, code: r.u32(), message: r.str() };
       break;
+    case 'FS_WRITE':
+    case 'FS_MKDIR': {
+      const mode = r.u32();
+      if (mode > 0o7777) throw r.fail('limit', `mode ${mode.toString(8)} has more than permission bits`);
+      const flags = r.u32();
+      if ((flags & ~0x1) !== 0) throw r.fail('bad_flags', `unknown ${header.type} flags 0x${flags.toString(16)}`);
+      frame = { type: header.type, stream, mode, flags, path: r.str() };
+      break;
+    }
+    case 'FS_READ': {
+      const window = r.u32();
+      if (window < 1) throw r.fail('limit', 'read window must be at least 1 byte');
+      frame = { type: 'FS_READ', stream, window, path: r.str() };
+      break;
+    }
+    case 'FS_STAT':
+    case 'FS_LIST':
+      frame = { type: header.type, stream, path: r.str() };
+      break;
+    case 'FS_REMOVE': {
+      const flags = r.u32();
+      if ((flags & ~0x1) !== 0) throw r.fail('bad_flags', `unknown FS_REMOVE flags 0x${flags.toString(16)}`);
+      frame = { type: 'FS_REMOVE', stream, flags, path: r.str() };
+      break;
+    }
+    case 'FS_DONE':
+      frame = { type: 'FS_DONE', stream, errno: r.u32(), message: r.str() };
+      break;
+    case 'FS_ENTRY': {
+      const kind = r.u8();
+      if (kind < 1 || kind > 7) throw r.fail('limit', `entry kind ${kind}`);
+      const mode = r.u32();
+      if (mode > 0o7777) throw r.fail('limit', `mode ${mode.toString(8)} has more than permission bits`);
+      frame = { type: 'FS_ENTRY', stream, kind, mode, uid: r.u32(), gid: r.u32(), size: r.u64(), mtime: r.i64(), name: r.str(), target: r.str() };
+      break;
+    }
   }
   r.end();
   return frame;

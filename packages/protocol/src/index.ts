@@ -10,6 +10,8 @@ export {
   Capability,
   ALL_CAPABILITIES,
   ExecFlag,
+  FsFlag,
+  FsKind,
   AgentErrorCode,
   FrameType,
   FrameReader,
@@ -25,8 +27,9 @@ export {
   ExecStream,
   AgentError,
   ChannelClosedError,
+  GuestFsError,
   DEFAULT_OUTPUT_WINDOW,
 } from './connection.js';
-export type { AgentConnectionOptions, ExecRequest, ExecHandlers, ExitInfo, HelloInfo } from './connection.js';
+export type { AgentConnectionOptions, ExecRequest, ExecHandlers, ExitInfo, HelloInfo, FsEntry, FsRequest } from './connection.js';
 export { ProtocolError, FrameDecodeError, isSmolvmError } from './errors.js';
 export type { DecodeReason } from './errors.js';

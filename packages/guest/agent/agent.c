@@ -1,0 +1,408 @@
+/*
+ * smolvm-agent: PID 1 of a smolvm microVM, or a protocol server on stdio for native tests.
+ *
+ *   smolvm-agent                  as PID 1: mount, set up the workload root, find the channel, serve
+ *   smolvm-agent --stdio [-v]     test mode: serve on fd 0 (in) / fd 1 (out), no PID 1 setup
+ *   smolvm-agent --fd N [-v]      test mode: serve on fd N
+ *   smolvm-agent --version
+ *
+ * Kernel command line (VM mode), every option optional:
+ *   smolvm.root=/dev/vda          read-only base file system (ext4, or smolvm.rootfstype=) of the workload;
+ *                                 absent or "none": workloads run in the initramfs itself
+ *   smolvm.rootrw=tmpfs           where the overlay's upper layer lives: tmpfs (default), or a block device
+ *                                 holding an ext4 file system (a machine's own writable disk)
+ *   smolvm.hostname=NAME          default "smolvm"
+ *   smolvm.channel=/dev/PATH      the channel device; default: the virtio port named "smolvm.agent"
+ *   smolvm.halt=reboot|poweroff   how to end the VM: reboot(RB_AUTOBOOT) (default; QEMU with -no-reboot
+ *                                 and the kernel's reboot=t exits) or reboot(RB_POWER_OFF)
+ *   smolvm.verbose=1              log every frame on the console
+ */
+#define _GNU_SOURCE
+#include "session.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BASE_DIR "/smolvm/base"
+#define RW_DIR "/smolvm/rw"
+#define ROOT_DIR "/smolvm/root"
+#define CHANNEL_NAME "smolvm.agent"
+#define DEVICE_WAIT_MS 5000
+#define HOST_CONNECT_WAIT_MS 60000
+
+struct vm_options {
+    char root[256];
+    char rootfstype[32];
+    char rootrw[256];
+    char hostname[65];
+    char channel[256];
+    int poweroff; /* RB_POWER_OFF instead of RB_AUTOBOOT */
+    int verbose;
+};
+
+static struct vm_options opts;
+
+static void say(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    dprintf(2, "smolvm-agent: %s\n", buf);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* ---- VM teardown ---- */
+
+#define MAX_MOUNTS 32
+static const char *mounted[MAX_MOUNTS];
+static int nmounted;
+
+static _Noreturn void vm_halt(int failed, const char *why) {
+    say("%s: %s; powering off", failed ? "FAILED" : "stopping", why);
+    /* PID 1 killing -1 reaches every other process. */
+    kill(-1, SIGKILL);
+    for (int i = 0; i < 100; i++) {
+        pid_t p = waitpid(-1, NULL, WNOHANG);
+        if (p < 0 && errno == ECHILD) break;
+        if (p <= 0) sleep_ms(10);
+    }
+    sync();
+    while (nmounted > 0) {
+        const char *m = mounted[--nmounted];
+        if (umount2(m, 0) < 0) umount2(m, MNT_DETACH);
+    }
+    sync();
+    reboot(opts.poweroff ? RB_POWER_OFF : RB_AUTOBOOT);
+    say("reboot: %s", strerror(errno));
+    reboot(opts.poweroff ? RB_AUTOBOOT : RB_POWER_OFF);
+    say("reboot: %s; exiting (the kernel panics and, with panic=-1, resets)", strerror(errno));
+    _exit(1);
+}
+
+static _Noreturn void vm_fail(const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    vm_halt(1, buf);
+}
+
+/* ---- VM setup ---- */
+
+static void mkdir_p(const char *path, mode_t mode) {
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, mode);
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST) vm_fail("mkdir %s: %s", path, strerror(errno));
+}
+
+static void do_mount(const char *src, const char *target, const char *type, unsigned long flags,
+                     const char *data) {
+    mkdir_p(target, 0755);
+    if (mount(src, target, type, flags, data) < 0) {
+        if (errno == EBUSY && strcmp(target, "/dev") == 0) return; /* kernel's devtmpfs automount */
+        vm_fail("mount %s (%s) on %s: %s", src, type ? type : "bind", target, strerror(errno));
+    }
+    if (nmounted < MAX_MOUNTS) mounted[nmounted++] = target;
+}
+
+static void console_stdio(void) {
+    int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return;
+    for (int i = 0; i < 3; i++) {
+        if (fcntl(i, F_GETFD) < 0) dup2(fd, i);
+    }
+    close(fd);
+}
+
+static void set_opt(char *dst, size_t cap, const char *val) { snprintf(dst, cap, "%s", val); }
+
+static void read_cmdline(void) {
+    set_opt(opts.rootfstype, sizeof opts.rootfstype, "ext4");
+    set_opt(opts.rootrw, sizeof opts.rootrw, "tmpfs");
+    set_opt(opts.hostname, sizeof opts.hostname, "smolvm");
+    char buf[4096];
+    int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) vm_fail("open /proc/cmdline: %s", strerror(errno));
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0) vm_fail("read /proc/cmdline: %s", strerror(errno));
+    buf[n] = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+        if (strncmp(tok, "smolvm.", 7) != 0) continue;
+        char *eq = strchr(tok, '=');
+        const char *val = eq ? eq + 1 : "";
+        if (eq) *eq = 0;
+        const char *key = tok + 7;
+        if (strcmp(key, "root") == 0) set_opt(opts.root, sizeof opts.root, val);
+        else if (strcmp(key, "rootfstype") == 0) set_opt(opts.rootfstype, sizeof opts.rootfstype, val);
+        else if (strcmp(key, "rootrw") == 0) set_opt(opts.rootrw, sizeof opts.rootrw, val);
+        else if (strcmp(key, "hostname") == 0) set_opt(opts.hostname, sizeof opts.hostname, val);
+        else if (strcmp(key, "channel") == 0) set_opt(opts.channel, sizeof opts.channel, val);
+        else if (strcmp(key, "halt") == 0) opts.poweroff = strcmp(val, "poweroff") == 0;
+        else if (strcmp(key, "verbose") == 0) opts.verbose = strcmp(val, "0") != 0;
+        else say("ignoring unknown kernel option smolvm.%s", key);
+    }
+    if (strcmp(opts.root, "none") == 0) opts.root[0] = 0;
+}
+
+static void wait_for_path(const char *path) {
+    struct stat st;
+    for (int waited = 0; stat(path, &st) < 0; waited += 10) {
+        if (waited >= DEVICE_WAIT_MS)
+            vm_fail("%s did not appear within %d ms: %s", path, DEVICE_WAIT_MS, strerror(errno));
+        sleep_ms(10);
+    }
+}
+
+/* Returns the chroot directory for workloads, or NULL to run them in the initramfs. */
+static const char *setup_root(void) {
+    if (!opts.root[0]) {
+        say("no smolvm.root on the kernel command line: workloads run in the initramfs");
+        return NULL;
+    }
+    wait_for_path(opts.root);
+    do_mount(opts.root, BASE_DIR, opts.rootfstype, MS_RDONLY, NULL);
+
+    /* The overlay's writable layer. */
+    if (strcmp(opts.rootrw, "tmpfs") == 0) {
+        do_mount("smolvm-rw", RW_DIR, "tmpfs", 0, "mode=0755");
+    } else if (strncmp(opts.rootrw, "/dev/", 5) == 0) {
+        /* A machine's own writable disk: ext4, formatted by the host. */
+        wait_for_path(opts.rootrw);
+        do_mount(opts.rootrw, RW_DIR, "ext4", 0, NULL);
+    } else {
+        vm_fail("smolvm.rootrw=%s: expected tmpfs or a /dev/ path", opts.rootrw);
+    }
+    mkdir_p(RW_DIR "/upper", 0755);
+    mkdir_p(RW_DIR "/work", 0755);
+    do_mount("overlay", ROOT_DIR, "overlay", 0,
+             "lowerdir=" BASE_DIR ",upperdir=" RW_DIR "/upper,workdir=" RW_DIR "/work");
+
+    do_mount("proc", ROOT_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    do_mount("sysfs", ROOT_DIR "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    /* The agent's /dev (with its devpts) so pty names match inside the root. */
+    do_mount("/dev", ROOT_DIR "/dev", NULL, MS_BIND | MS_REC, NULL);
+    do_mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    do_mount("tmpfs", ROOT_DIR "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    return ROOT_DIR;
+}
+
+static void loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        say("cannot bring up lo: socket: %s", strerror(errno));
+        return;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+        say("cannot bring up lo: %s", strerror(errno));
+    } else {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) say("cannot bring up lo: %s", strerror(errno));
+    }
+    close(fd);
+}
+
+/* Looks for the virtio port named smolvm.agent; returns 1 and fills `dev` when found. */
+static int find_port(char *dev, size_t cap) {
+    DIR *d = opendir("/sys/class/virtio-ports");
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[512], name[64];
+        snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, name, sizeof name - 1);
+        close(fd);
+        if (n <= 0) continue;
+        name[n] = 0;
+        while (n > 0 && (name[n - 1] == '\n' || name[n - 1] == ' ')) name[--n] = 0;
+        if (strcmp(name, CHANNEL_NAME) == 0) {
+            snprintf(dev, cap, "/dev/%s", e->d_name);
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static int open_channel(void) {
+    char dev[512] = "";
+    struct stat st;
+    for (int waited = 0;; waited += 10) {
+        if (opts.channel[0]) snprintf(dev, sizeof dev, "%s", opts.channel);
+        if ((opts.channel[0] || find_port(dev, sizeof dev)) && stat(dev, &st) == 0) break;
+        if (waited >= DEVICE_WAIT_MS) {
+            if (opts.channel[0]) vm_fail("channel %s did not appear within %d ms", dev, DEVICE_WAIT_MS);
+            vm_fail("no virtio port named " CHANNEL_NAME " appeared within %d ms (is the "
+                    "virtserialport configured?)",
+                    DEVICE_WAIT_MS);
+        }
+        sleep_ms(10);
+    }
+    int fd = open(dev, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) vm_fail("open %s: %s", dev, strerror(errno));
+    /*
+     * Until the host side is open, a virtio port polls POLLHUP (with POLLIN: a read returns EOF at
+     * once). Wait for the host instead of taking that for "the host went away".
+     */
+    for (int waited = 0;; waited += 10) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int rc = poll(&p, 1, 0);
+        if (rc == 0 || (rc > 0 && !(p.revents & (POLLHUP | POLLERR)))) break;
+        if (rc < 0 && errno != EINTR) vm_fail("poll %s: %s", dev, strerror(errno));
+        if (waited >= HOST_CONNECT_WAIT_MS)
+            vm_fail("the host did not open the channel %s within %d ms", dev, HOST_CONNECT_WAIT_MS);
+        sleep_ms(10);
+    }
+    if (opts.verbose) say("serving on %s", dev);
+    return fd;
+}
+
+static _Noreturn void vm_main(void) {
+    umask(022);
+    mkdir("/dev", 0755);
+    int dev_rc = mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+    int dev_errno = errno;
+    if (dev_rc == 0) mounted[nmounted++] = "/dev";
+    console_stdio(); /* before anything can fail: failures are printed there */
+    for (int i = 0; i < 3; i++) {
+        if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) {
+            /* Nothing to print to; fds 0..2 must still be taken (see exec.c). */
+            open("/", O_RDONLY);
+        }
+    }
+    if (dev_rc < 0 && dev_errno != EBUSY) vm_fail("mount devtmpfs on /dev: %s", strerror(dev_errno));
+    do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    read_cmdline();
+
+    const char *root = setup_root();
+    if (sethostname(opts.hostname, strlen(opts.hostname)) < 0)
+        say("sethostname %s: %s", opts.hostname, strerror(errno));
+    loopback_up();
+
+    int ch = open_channel();
+    struct session_config cfg = {.in_fd = ch, .out_fd = ch, .exec_root = root, .verbose = opts.verbose};
+    enum session_end end = session_run(&cfg);
+    vm_halt(end == SESSION_FATAL, session_end_name(end));
+}
+
+/* ---- entry ---- */
+
+static void usage(void) {
+    dprintf(2, "usage: smolvm-agent                (as PID 1 in a smolvm microVM)\n"
+               "       smolvm-agent --stdio [-v]   (serve the protocol on fd 0/1, for tests)\n"
+               "       smolvm-agent --fd N [-v]    (serve the protocol on fd N, for tests)\n"
+               "       smolvm-agent --version\n");
+}
+
+int main(int argc, char **argv) {
+    int in_fd = -1, out_fd = -1, verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--stdio") == 0) {
+            in_fd = 0;
+            out_fd = 1;
+        } else if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 65535) {
+                usage();
+                return 2;
+            }
+            in_fd = out_fd = (int)v;
+        } else if (strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("%s\n", AGENT_NAME);
+            return 0;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+
+    /* Common process setup: SIGCHLD is read from a signalfd; writes to closed pipes return EPIPE. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 8192 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    if (in_fd < 0) {
+        if (getpid() != 1) {
+            dprintf(2, "smolvm-agent: not PID 1; use --stdio or --fd N to serve the protocol in a test\n");
+            usage();
+            return 2;
+        }
+        vm_main();
+    }
+
+    /* Test mode: no mounts, no chroot, no reboot. Keep fds 0..2 taken (exec.c relies on it). */
+    if (fcntl(in_fd, F_GETFD) < 0) {
+        dprintf(2, "smolvm-agent: fd %d is not open\n", in_fd);
+        return 2;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (fcntl(i, F_GETFD) < 0) open("/dev/null", O_RDWR);
+    }
+    if (in_fd > 2) fcntl(in_fd, F_SETFD, FD_CLOEXEC);
+    int in_fl = fcntl(in_fd, F_GETFL), out_fl = fcntl(out_fd, F_GETFL);
+    struct session_config cfg = {.in_fd = in_fd, .out_fd = out_fd, .exec_root = NULL, .verbose = verbose};
+    enum session_end end = session_run(&cfg);
+    /* Give the fds back the way we found them (they may be a terminal shared with a shell). */
+    if (in_fl >= 0) fcntl(in_fd, F_SETFL, in_fl);
+    if (out_fl >= 0 && out_fd != in_fd) fcntl(out_fd, F_SETFL, out_fl);
+    if (verbose) say("exiting: %s", session_end_name(end));
+    return end == SESSION_FATAL ? 1 : 0;
+}

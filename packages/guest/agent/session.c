@@ -1,0 +1,737 @@
+/*
+ * The protocol server: one poll() loop over the channel, a signalfd for SIGCHLD, and the pipes (or pty)
+ * of every exec stream.
+ *
+ * Memory is bounded: one channel input buffer (one frame at most), one output queue that stops all
+ * reading (channel and pipes) above OUTQ_HWM, and per stream a stdin buffer bounded by the STDIN window.
+ *
+ * Stream ends: a stream ends with EXIT (after its stdout/stderr reached EOF, FIN frames sent, and the
+ * process was reaped) or with one ERROR. Either way it is then forgotten; frames that arrive later for
+ * that id (a WINDOW or SIGNAL racing the EXIT) are ignored. A stream ended by ERROR while its process
+ * runs has its process group SIGKILLed; the zombie is reaped by the generic waitpid(-1) loop.
+ */
+#define _GNU_SOURCE
+#include "session.h"
+
+#include "exec.h"
+#include "proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STREAMS 1024
+#define OUTQ_HWM (1u << 20)                           /* stop reading anything above this */
+#define OUTQ_CAP (OUTQ_HWM + (1u << 20))              /* room for what one step can add past HWM */
+#define CLOSE_FLUSH_MS 3000                           /* how long to try to flush when closing */
+#define CREDIT_MAX ((uint64_t)1 << 62)
+
+struct stream {
+    uint32_t id;
+    pid_t pid;
+    int tty;
+    int dead; /* ended (EXIT or ERROR sent); freed by sweep() */
+    int in_fd, out_fd, err_fd;
+    uint64_t credit_out, credit_err;
+    int reaped, status, exec_errno;
+    /* stdin: bytes received from the host, not yet written to the process */
+    uint8_t *in_buf;
+    uint32_t in_cap, in_off, in_len;
+    uint64_t in_credit; /* STDIN bytes the host may still send */
+    int in_fin;
+    int out_eof;     /* tty only: the master reads EOF/EIO but stays open until the process is reaped */
+    int in_last_nl;  /* the last byte written was a newline (or nothing was written) */
+    int tty_eof_sent;
+};
+
+static struct {
+    const struct session_config *cfg;
+    int sfd;
+    uint8_t *in_buf; /* channel input, one frame at most */
+    size_t in_len;
+    int in_eof;
+    uint8_t *out_buf; /* channel output queue: [out_head, out_tail) */
+    size_t out_head, out_tail;
+    int out_dead;
+    struct stream *streams[MAX_STREAMS];
+    unsigned nstreams;
+    int closing;
+    enum session_end end;
+    int64_t close_deadline_ms;
+    uint8_t scratch[SMOL_MAX_DATA];
+} S;
+
+const char *session_end_name(enum session_end e) {
+    switch (e) {
+    case SESSION_SHUTDOWN: return "shutdown requested";
+    case SESSION_EOF: return "the host closed the channel";
+    case SESSION_FATAL: return "fatal channel error";
+    }
+    return "?";
+}
+
+static void logf_(const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    dprintf(2, "smolvm-agent: %s\n", buf);
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static void log_frame(const char *dir, const struct smol_frame *f) {
+    if (!S.cfg->verbose) return;
+    char *d = smol_describe(f);
+    if (d) logf_("%s %.300s%s", dir, d, strlen(d) > 300 ? "..." : "");
+    free(d);
+}
+
+/* ---- channel output ---- */
+
+static size_t outq_len(void) { return S.out_tail - S.out_head; }
+
+static void send_frame(const struct smol_frame *f) {
+    size_t n = smol_encoded_size(f);
+    if (n == 0) {
+        logf_("internal error: refusing to send an invalid %s frame", smol_type_name(f->type));
+        return;
+    }
+    if (S.out_dead) return;
+    if (OUTQ_CAP - S.out_tail < n) {
+        memmove(S.out_buf, S.out_buf + S.out_head, outq_len());
+        S.out_tail -= S.out_head;
+        S.out_head = 0;
+    }
+    if (OUTQ_CAP - S.out_tail < n) {
+        /* Cannot happen: every producer checks OUTQ_HWM first. Never grow without bound. */
+        logf_("internal error: output queue full, dropping a %s frame", smol_type_name(f->type));
+        return;
+    }
+    log_frame(">", f);
+    S.out_tail += smol_encode(f, S.out_buf + S.out_tail, OUTQ_CAP - S.out_tail);
+}
+
+static void send_error(uint32_t stream, uint32_t code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct smol_frame f = {.type = SMOL_ERROR, .stream = stream};
+    f.u.error.code = code;
+    f.u.error.message.ptr = (const uint8_t *)msg;
+    f.u.error.message.len = (uint32_t)strlen(msg);
+    send_frame(&f);
+}
+
+static void send_data(uint32_t stream, uint8_t type, const uint8_t *p, uint32_t n, int fin) {
+    struct smol_frame f = {.type = type, .stream = stream, .fin = (uint8_t)fin};
+    f.u.data.ptr = p;
+    f.u.data.len = n;
+    send_frame(&f);
+}
+
+static void begin_close(enum session_end why) {
+    if (S.closing) return;
+    S.closing = 1;
+    S.end = why;
+    S.close_deadline_ms = now_ms() + CLOSE_FLUSH_MS;
+}
+
+static void flush_out(void) {
+    while (outq_len() > 0 && !S.out_dead) {
+        ssize_t w = write(S.cfg->out_fd, S.out_buf + S.out_head, outq_len());
+        if (w > 0) {
+            S.out_head += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            /* The host went away: nothing more can be said to it. */
+            if (S.cfg->verbose) logf_("channel write failed: %s", strerror(errno));
+            S.out_dead = 1;
+            begin_close(SESSION_EOF);
+        }
+    }
+    if (outq_len() == 0 || S.out_dead) S.out_head = S.out_tail = 0;
+}
+
+/* ---- streams ---- */
+
+static struct stream *find_stream(uint32_t id) {
+    for (unsigned i = 0; i < S.nstreams; i++) {
+        if (S.streams[i]->id == id && !S.streams[i]->dead) return S.streams[i];
+    }
+    return NULL;
+}
+
+static void kill_process(struct stream *s, int sig) {
+    if (s->reaped || s->pid <= 0) return;
+    /* The child called setsid(), so its pid is its process group. */
+    if (kill(-s->pid, sig) < 0) kill(s->pid, sig);
+}
+
+static void stream_close_fds(struct stream *s) {
+    close_fd(&s->in_fd);
+    close_fd(&s->out_fd);
+    close_fd(&s->err_fd);
+}
+
+/* Ends a stream with ERROR: the host will not hear about it again. */
+static void stream_abort(struct stream *s, uint32_t code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    send_error(s->id, code, "%s", msg);
+    kill_process(s, SIGKILL);
+    stream_close_fds(s);
+    s->dead = 1;
+}
+
+/* Grants the host `n` more bytes of STDIN credit (after they left the buffer). */
+static void grant_stdin(struct stream *s, uint32_t n) {
+    if (n == 0 || s->dead) return;
+    s->in_credit += n;
+    struct smol_frame f = {.type = SMOL_WINDOW, .stream = s->id};
+    f.u.window.fd = 0;
+    f.u.window.increment = n;
+    send_frame(&f);
+}
+
+static void stdin_drop(struct stream *s) {
+    uint32_t dropped = s->in_len;
+    s->in_len = s->in_off = 0;
+    close_fd(&s->in_fd);
+    grant_stdin(s, dropped);
+}
+
+/*
+ * End of input on a pty: closing our side cannot signal it, so type the terminal's EOF character when
+ * the line discipline is canonical (twice after a partial line: the first one only ends the line).
+ * A raw-mode program gets no such character; the host's user types whatever that program expects.
+ */
+static void tty_send_eof(struct stream *s) {
+    struct termios t;
+    if (s->tty_eof_sent) return;
+    s->tty_eof_sent = 1;
+    if (tcgetattr(s->in_fd, &t) < 0 || !(t.c_lflag & ICANON)) return;
+    char eof[2] = {(char)t.c_cc[VEOF], (char)t.c_cc[VEOF]};
+    ssize_t w = write(s->in_fd, eof, s->in_last_nl ? 1 : 2);
+    (void)w; /* best effort: the pty input queue is nearly empty once our buffer drained */
+}
+
+static void stdin_write(struct stream *s) {
+    while (s->in_len > 0 && s->in_fd >= 0) {
+        ssize_t w = write(s->in_fd, s->in_buf + s->in_off, s->in_len);
+        if (w > 0) {
+            s->in_last_nl = s->in_buf[s->in_off + (uint32_t)w - 1] == '\n';
+            s->in_off += (uint32_t)w;
+            s->in_len -= (uint32_t)w;
+            grant_stdin(s, (uint32_t)w);
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        } else {
+            /* EPIPE (or EIO on a pty): the process no longer reads its stdin. */
+            stdin_drop(s);
+            return;
+        }
+    }
+    if (s->in_len == 0) {
+        s->in_off = 0;
+        if (s->in_fin && s->in_fd >= 0) {
+            if (s->tty) tty_send_eof(s);
+            close_fd(&s->in_fd);
+        }
+    }
+}
+
+static void pump_output(struct stream *s, int fdno) {
+    int *fd = fdno == 1 ? &s->out_fd : &s->err_fd;
+    uint64_t *credit = fdno == 1 ? &s->credit_out : &s->credit_err;
+    uint8_t type = fdno == 1 ? SMOL_STDOUT : SMOL_STDERR;
+    if (*fd < 0 || *credit == 0 || s->dead || (fdno == 1 && s->out_eof)) return;
+    size_t want = *credit < SMOL_MAX_DATA ? (size_t)*credit : SMOL_MAX_DATA;
+    ssize_t n = read(*fd, S.scratch, want);
+    if (n > 0) {
+        send_data(s->id, type, S.scratch, (uint32_t)n, 0);
+        *credit -= (uint64_t)n;
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    /* EOF; EIO is how a pty master says every slave fd is closed. */
+    send_data(s->id, type, NULL, 0, 1);
+    if (s->tty) {
+        /* Closing the last master fd hangs the terminal up: SIGHUP to a process that merely closed
+           its stdio and still runs. Keep it until the stream ends (after the reap). */
+        s->out_eof = 1;
+    } else {
+        close_fd(fd);
+    }
+}
+
+static int output_done(const struct stream *s) {
+    return (s->out_fd < 0 || s->out_eof) && s->err_fd < 0;
+}
+
+static void sweep(void) {
+    for (unsigned i = 0; i < S.nstreams;) {
+        struct stream *s = S.streams[i];
+        if (!s->dead && s->reaped && output_done(s)) {
+            struct smol_frame f = {.type = SMOL_EXIT, .stream = s->id};
+            if (s->exec_errno) {
+                f.u.exit.exit_code = s->exec_errno == ENOENT ? 127 : 126;
+                f.u.exit.exec_errno = (uint32_t)s->exec_errno;
+            } else if (WIFSIGNALED(s->status)) {
+                f.u.exit.exit_code = 128 + WTERMSIG(s->status);
+                f.u.exit.signal = (uint32_t)WTERMSIG(s->status);
+            } else {
+                f.u.exit.exit_code = WEXITSTATUS(s->status);
+            }
+            send_frame(&f);
+            s->dead = 1;
+        }
+        if (s->dead) {
+            stream_close_fds(s);
+            free(s->in_buf);
+            free(s);
+            S.streams[i] = S.streams[--S.nstreams];
+            continue;
+        }
+        i++;
+    }
+}
+
+static void reap_children(void) {
+    struct signalfd_siginfo si;
+    while (read(S.sfd, &si, sizeof si) > 0) {
+    }
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        for (unsigned i = 0; i < S.nstreams; i++) {
+            struct stream *s = S.streams[i];
+            if (s->pid == pid && !s->reaped) {
+                s->reaped = 1;
+                s->status = status;
+                break;
+            }
+        }
+        /* Any other pid is an orphan (we may be PID 1) or an aborted stream's process. */
+    }
+}
+
+/* ---- frame handlers ---- */
+
+/* Copies a strlist into a NULL-terminated array of C strings (one allocation). */
+static char **strlist_to_c(const struct smol_strlist *l, const char *what, uint32_t stream) {
+    size_t bytes = (size_t)(l->count + 1) * sizeof(char *) + l->raw_len + l->count;
+    char **v = malloc(bytes);
+    if (!v) {
+        send_error(stream, SMOL_ERR_INTERNAL, "out of memory copying %s", what);
+        return NULL;
+    }
+    char *dst = (char *)(v + l->count + 1);
+    uint32_t pos = 0, i = 0;
+    struct smol_bytes b;
+    while (smol_strlist_next(l, &pos, &b)) {
+        if (memchr(b.ptr, 0, b.len)) {
+            send_error(stream, SMOL_ERR_EXEC_SETUP, "%s[%" PRIu32 "] contains a NUL byte", what, i);
+            free(v);
+            return NULL;
+        }
+        v[i++] = dst;
+        if (b.len) memcpy(dst, b.ptr, b.len);
+        dst[b.len] = 0;
+        dst += b.len + 1;
+    }
+    v[i] = NULL;
+    return v;
+}
+
+static void handle_exec(const struct smol_frame *f) {
+    uint32_t id = f->stream;
+    struct stream *old = find_stream(id);
+    if (old) {
+        stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
+        return;
+    }
+    if (S.nstreams >= MAX_STREAMS) {
+        send_error(id, SMOL_ERR_EXEC_SETUP, "too many concurrent exec streams (the limit is %d)",
+                   MAX_STREAMS);
+        return;
+    }
+    char cwd[4097];
+    if (f->u.exec.cwd.len >= sizeof cwd || memchr(f->u.exec.cwd.ptr, 0, f->u.exec.cwd.len)) {
+        send_error(id, SMOL_ERR_EXEC_SETUP, "working directory: not a valid path");
+        return;
+    }
+    memcpy(cwd, f->u.exec.cwd.ptr, f->u.exec.cwd.len);
+    cwd[f->u.exec.cwd.len] = 0;
+
+    char **argv = strlist_to_c(&f->u.exec.argv, "argv", id);
+    if (!argv) return;
+    char **envp = strlist_to_c(&f->u.exec.env, "env", id);
+    if (!envp) {
+        free(argv);
+        return;
+    }
+    struct stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        send_error(id, SMOL_ERR_INTERNAL, "out of memory");
+        free(argv);
+        free(envp);
+        return;
+    }
+    struct exec_request rq = {
+        .tty = (f->u.exec.flags & SMOL_EXEC_TTY) != 0,
+        .want_stdin = (f->u.exec.flags & SMOL_EXEC_STDIN) != 0,
+        .uid = f->u.exec.uid,
+        .gid = f->u.exec.gid,
+        .rows = f->u.exec.rows,
+        .cols = f->u.exec.cols,
+        .argv = argv,
+        .envp = envp,
+        .cwd = cwd,
+        .root = S.cfg->exec_root,
+    };
+    struct exec_process p;
+    char err[512];
+    int rc = exec_spawn(&rq, &p, err, sizeof err);
+    free(argv);
+    free(envp);
+    if (rc < 0) {
+        send_error(id, SMOL_ERR_EXEC_SETUP, "%s", err);
+        free(s);
+        return;
+    }
+    s->id = id;
+    s->pid = p.pid;
+    s->tty = rq.tty;
+    s->in_fd = p.in_fd;
+    s->out_fd = p.out_fd;
+    s->err_fd = p.err_fd;
+    s->exec_errno = p.exec_errno;
+    s->credit_out = s->credit_err = f->u.exec.window;
+    s->in_credit = SMOL_STDIN_WINDOW;
+    s->in_last_nl = 1;
+    S.streams[S.nstreams++] = s;
+    if (S.cfg->verbose) logf_("stream %" PRIu32 ": pid %d", id, (int)p.pid);
+}
+
+static void handle_stdin(const struct smol_frame *f) {
+    struct stream *s = find_stream(f->stream);
+    if (!s) return; /* ended already: late input is dropped */
+    uint32_t n = f->u.data.len;
+    if (n > s->in_credit) {
+        stream_abort(s, SMOL_ERR_FLOW,
+                     "STDIN flow-control violation: %" PRIu32 " bytes sent with %" PRIu64
+                     " bytes of credit",
+                     n, s->in_credit);
+        return;
+    }
+    s->in_credit -= n;
+    if (s->in_fd < 0 || s->in_fin) {
+        grant_stdin(s, n); /* nobody reads it (no STDIN flag, closed, or after FIN) */
+    } else if (n > 0) {
+        if (s->in_off + s->in_len + n > s->in_cap) {
+            if (s->in_len) memmove(s->in_buf, s->in_buf + s->in_off, s->in_len);
+            s->in_off = 0;
+        }
+        if (s->in_len + n > s->in_cap) {
+            /* Credit accounting keeps in_len + n <= SMOL_STDIN_WINDOW (every byte that leaves the
+               buffer is granted back at once); the buffer never grows past that. */
+            if (s->in_len + n > SMOL_STDIN_WINDOW) {
+                stream_abort(s, SMOL_ERR_INTERNAL, "stdin buffer accounting error");
+                return;
+            }
+            uint32_t cap = s->in_cap ? s->in_cap : 4096;
+            while (cap < s->in_len + n) cap *= 2;
+            if (cap > SMOL_STDIN_WINDOW) cap = SMOL_STDIN_WINDOW;
+            uint8_t *nb = realloc(s->in_buf, cap);
+            if (!nb) {
+                stream_abort(s, SMOL_ERR_INTERNAL, "out of memory buffering stdin");
+                return;
+            }
+            s->in_buf = nb;
+            s->in_cap = cap;
+        }
+        memcpy(s->in_buf + s->in_off + s->in_len, f->u.data.ptr, n);
+        s->in_len += n;
+        stdin_write(s);
+    }
+    if (f->fin && !s->dead && !s->in_fin) {
+        s->in_fin = 1;
+        stdin_write(s); /* closes stdin (after a tty EOF) when nothing is pending */
+    }
+}
+
+static void handle_frame(const struct smol_frame *f) {
+    log_frame("<", f);
+    struct stream *s;
+    switch (f->type) {
+    case SMOL_HELLO:
+        if (f->u.hello.min_version <= SMOL_PROTOCOL_VERSION &&
+            f->u.hello.max_version >= SMOL_PROTOCOL_VERSION) {
+            struct smol_frame a = {.type = SMOL_HELLO_ACK, .stream = 0};
+            a.u.hello_ack.version = SMOL_PROTOCOL_VERSION;
+            a.u.hello_ack.capabilities = SMOL_CAPS_V1;
+            a.u.hello_ack.agent.ptr = (const uint8_t *)AGENT_NAME;
+            a.u.hello_ack.agent.len = (uint32_t)strlen(AGENT_NAME);
+            send_frame(&a);
+        } else {
+            send_error(0, SMOL_ERR_VERSION,
+                       "unsupported protocol version: the host offered %u..%u, this agent speaks %u",
+                       f->u.hello.min_version, f->u.hello.max_version, SMOL_PROTOCOL_VERSION);
+            begin_close(SESSION_FATAL);
+        }
+        break;
+    case SMOL_PING: {
+        struct smol_frame p = {.type = SMOL_PONG, .stream = 0};
+        p.u.ping.nonce = f->u.ping.nonce;
+        send_frame(&p);
+        break;
+    }
+    case SMOL_PONG: break;
+    case SMOL_SHUTDOWN: begin_close(SESSION_SHUTDOWN); break;
+    case SMOL_EXEC: handle_exec(f); break;
+    case SMOL_STDIN: handle_stdin(f); break;
+    case SMOL_WINDOW:
+        s = find_stream(f->stream);
+        if (!s) break;
+        if (f->u.window.fd == 1) {
+            s->credit_out += f->u.window.increment;
+            if (s->credit_out > CREDIT_MAX) s->credit_out = CREDIT_MAX;
+        } else if (f->u.window.fd == 2) {
+            s->credit_err += f->u.window.increment;
+            if (s->credit_err > CREDIT_MAX) s->credit_err = CREDIT_MAX;
+        }
+        /* fd 0 is the agent's to grant; ignore it from the host. */
+        break;
+    case SMOL_SIGNAL:
+        s = find_stream(f->stream);
+        if (s) kill_process(s, (int)f->u.signal.signo);
+        break;
+    case SMOL_RESIZE:
+        s = find_stream(f->stream);
+        if (s && s->tty && s->out_fd >= 0) {
+            struct winsize ws = {.ws_row = f->u.resize.rows, .ws_col = f->u.resize.cols};
+            ioctl(s->out_fd, TIOCSWINSZ, &ws);
+        }
+        break;
+    case SMOL_ERROR:
+        if (S.cfg->verbose) logf_("the host reported an error on stream %" PRIu32, f->stream);
+        break;
+    default: /* HELLO_ACK, STDOUT, STDERR, EXIT: the agent sends these, the host does not */
+        if (f->stream != 0 && (s = find_stream(f->stream)) != NULL)
+            stream_abort(s, SMOL_ERR_MALFORMED, "%s frames go from the agent to the host",
+                         smol_type_name(f->type));
+        else
+            send_error(f->stream, SMOL_ERR_MALFORMED, "%s frames go from the agent to the host",
+                       smol_type_name(f->type));
+        break;
+    }
+}
+
+static void process_input(void) {
+    size_t pos = 0;
+    while (!S.closing && pos < S.in_len && outq_len() < OUTQ_HWM) {
+        struct smol_frame f;
+        struct smol_header h;
+        size_t used = 0;
+        enum smol_status st = smol_decode(S.in_buf + pos, S.in_len - pos, &f, &used, &h);
+        if (st == SMOL_E_TRUNCATED) break;
+        if (used == 0) {
+            /* A malformed header: the byte stream can no longer be trusted. */
+            const uint8_t *b = S.in_buf + pos;
+            send_error(0, SMOL_ERR_MALFORMED,
+                       "malformed frame header (%s): %02x%02x%02x%02x %02x %02x %02x%02x "
+                       "%02x%02x%02x%02x; closing the channel",
+                       smol_status_name(st), b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
+                       b[9], b[10], b[11]);
+            logf_("malformed frame header from the host (%s); closing the channel",
+                  smol_status_name(st));
+            begin_close(SESSION_FATAL);
+            pos = S.in_len;
+            break;
+        }
+        pos += used;
+        if (st != SMOL_OK) {
+            const char *tn = smol_type_name(h.type);
+            struct stream *s = h.stream ? find_stream(h.stream) : NULL;
+            if (s)
+                stream_abort(s, SMOL_ERR_MALFORMED, "malformed %s frame: %s", tn,
+                             smol_status_name(st));
+            else
+                send_error(h.stream, SMOL_ERR_MALFORMED, "malformed %s frame: %s", tn,
+                           smol_status_name(st));
+            continue;
+        }
+        handle_frame(&f);
+    }
+    if (pos > 0) {
+        memmove(S.in_buf, S.in_buf + pos, S.in_len - pos);
+        S.in_len -= pos;
+    }
+}
+
+static void read_channel(void) {
+    ssize_t n = read(S.cfg->in_fd, S.in_buf + S.in_len, SMOL_MAX_FRAME - S.in_len);
+    if (n > 0) {
+        S.in_len += (size_t)n;
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        if (S.cfg->verbose) logf_("channel closed by the host");
+        S.in_eof = 1;
+        begin_close(SESSION_EOF);
+    }
+}
+
+/* ---- the loop ---- */
+
+enum { TAG_NONE, TAG_CHAN_IN, TAG_CHAN_OUT, TAG_SIG, TAG_OUT, TAG_ERR, TAG_IN };
+struct tag {
+    int kind;
+    struct stream *s;
+};
+
+static int set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -1;
+    return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+enum session_end session_run(const struct session_config *cfg) {
+    memset(&S, 0, sizeof S);
+    S.cfg = cfg;
+    S.in_buf = malloc(SMOL_MAX_FRAME);
+    S.out_buf = malloc(OUTQ_CAP);
+    size_t maxfds = 3 + 3 * (size_t)MAX_STREAMS;
+    struct pollfd *pfds = calloc(maxfds, sizeof *pfds);
+    struct tag *tags = calloc(maxfds, sizeof *tags);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    S.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (!S.in_buf || !S.out_buf || !pfds || !tags || S.sfd < 0) {
+        logf_("cannot start the session: %s", strerror(errno ? errno : ENOMEM));
+        free(S.in_buf);
+        free(S.out_buf);
+        free(pfds);
+        free(tags);
+        if (S.sfd >= 0) close(S.sfd);
+        return SESSION_FATAL;
+    }
+    set_nonblock(cfg->in_fd);
+    set_nonblock(cfg->out_fd);
+    reap_children(); /* anything that exited before we started */
+
+    for (;;) {
+        if (S.closing && (outq_len() == 0 || S.out_dead || now_ms() >= S.close_deadline_ms)) break;
+
+        size_t n = 0;
+        int chan_in = !S.closing && !S.in_eof && S.in_len < SMOL_MAX_FRAME && outq_len() < OUTQ_HWM;
+        if (chan_in) {
+            pfds[n] = (struct pollfd){.fd = cfg->in_fd, .events = POLLIN};
+            tags[n++] = (struct tag){TAG_CHAN_IN, NULL};
+        }
+        if (outq_len() > 0 && !S.out_dead) {
+            pfds[n] = (struct pollfd){.fd = cfg->out_fd, .events = POLLOUT};
+            tags[n++] = (struct tag){TAG_CHAN_OUT, NULL};
+        }
+        pfds[n] = (struct pollfd){.fd = S.sfd, .events = POLLIN};
+        tags[n++] = (struct tag){TAG_SIG, NULL};
+        if (!S.closing) {
+            int room = outq_len() < OUTQ_HWM;
+            for (unsigned i = 0; i < S.nstreams; i++) {
+                struct stream *s = S.streams[i];
+                if (s->out_fd >= 0 && !s->out_eof && s->credit_out > 0 && room) {
+                    pfds[n] = (struct pollfd){.fd = s->out_fd, .events = POLLIN};
+                    tags[n++] = (struct tag){TAG_OUT, s};
+                }
+                if (s->err_fd >= 0 && s->credit_err > 0 && room) {
+                    pfds[n] = (struct pollfd){.fd = s->err_fd, .events = POLLIN};
+                    tags[n++] = (struct tag){TAG_ERR, s};
+                }
+                if (s->in_fd >= 0 && s->in_len > 0) {
+                    pfds[n] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
+                    tags[n++] = (struct tag){TAG_IN, s};
+                }
+            }
+        }
+        int timeout = -1;
+        if (S.closing) {
+            int64_t left = S.close_deadline_ms - now_ms();
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        int rc = poll(pfds, (nfds_t)n, timeout);
+        if (rc < 0) {
+            if (errno == EINTR) continue;
+            logf_("poll: %s", strerror(errno));
+            begin_close(SESSION_FATAL);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!pfds[i].revents) continue;
+            struct stream *s = tags[i].s;
+            switch (tags[i].kind) {
+            case TAG_CHAN_IN: read_channel(); break;
+            case TAG_CHAN_OUT: flush_out(); break;
+            case TAG_SIG: reap_children(); break;
+            case TAG_OUT:
+                if (outq_len() < OUTQ_HWM) pump_output(s, 1);
+                break;
+            case TAG_ERR:
+                if (outq_len() < OUTQ_HWM) pump_output(s, 2);
+                break;
+            case TAG_IN:
+                if (!s->dead) stdin_write(s);
+                break;
+            }
+        }
+        process_input();
+        sweep();
+        flush_out();
+    }
+
+    /* Leaving: no workload outlives its session. */
+    for (unsigned i = 0; i < S.nstreams; i++) {
+        kill_process(S.streams[i], SIGKILL);
+        S.streams[i]->dead = 1;
+    }
+    sweep();
+    reap_children();
+    close(S.sfd);
+    free(S.in_buf);
+    free(S.out_buf);
+    free(pfds);
+    free(tags);
+    return S.end;
+}
