@@ -39,7 +39,7 @@ export async function doctor(env: NodeJS.ProcessEnv = process.env): Promise<Doct
       return `${a.accel}: ${a.reason}`;
     }),
     check('qemu', () => {
-      const q = findQemu(env);
+      const q = findQemu(env, { version: true });
       return `${q.path} (version ${q.version})`;
     }),
     check('kernel', async () => {

@@ -62,8 +62,8 @@ export interface QemuInfo {
   version: string;
 }
 
-/** Finds qemu-system-<arch> (`SMOLVM_QEMU` overrides) and its version. */
-export function findQemu(env: NodeJS.ProcessEnv = process.env): QemuInfo {
+/** Finds qemu-system-<arch> (`SMOLVM_QEMU` overrides); with `version`, also runs it to learn its version. */
+export function findQemu(env: NodeJS.ProcessEnv = process.env, options: { version?: boolean } = {}): QemuInfo {
   const binary = `qemu-system-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}`;
   let path = env.SMOLVM_QEMU;
   if (!path) {
@@ -79,6 +79,15 @@ export function findQemu(env: NodeJS.ProcessEnv = process.env): QemuInfo {
       ? 'Install QEMU: brew install qemu'
       : 'Install QEMU: apt-get install qemu-system-x86 (Debian/Ubuntu), dnf install qemu-system-x86-core (Fedora), or set SMOLVM_QEMU to its path.';
   if (!path) throw new SmolvmError(ErrorCode.QEMU_NOT_FOUND, `${binary} was not found on PATH`, { hint });
+  if (!options.version) {
+    // Starting VMs only needs the path; running `--version` would cost a process start on every boot.
+    try {
+      accessSync(path, constants.X_OK);
+    } catch (e) {
+      throw new SmolvmError(ErrorCode.QEMU_NOT_FOUND, `${path} is not an executable file`, { hint, cause: e });
+    }
+    return { path, version: 'unknown' };
+  }
   const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error || r.status !== 0) {
     throw new SmolvmError(ErrorCode.QEMU_NOT_FOUND, `${path} does not run (${r.error?.message ?? `exit ${r.status}`})`, { hint });

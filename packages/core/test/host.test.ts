@@ -60,6 +60,7 @@ describe('findQemu', () => {
   });
 
   it('reports a SMOLVM_QEMU that does not run', () => {
-    expect(() => findQemu({ SMOLVM_QEMU: '/bin/false' })).toThrow(/does not run/);
+    expect(() => findQemu({ SMOLVM_QEMU: '/bin/false' }, { version: true })).toThrow(/does not run/);
+    expect(() => findQemu({ SMOLVM_QEMU: '/etc/hostname' })).toThrow(/not an executable file/);
   });
 });
