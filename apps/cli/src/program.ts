@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 
 export interface Io {
+  /** Defaults to process.stdin (used by -i). */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
@@ -49,8 +51,12 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .addOption(new Option('--mem <MiB>', 'memory in MiB').argParser(positiveInt('--mem')))
     .option('-e, --env <K=V>', 'set an environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory in the guest')
+    .option('-u, --user <user>', 'run as UID[:GID] or a user name from the image')
+    .option('-i, --interactive', 'stream stdin to the command')
+    .option('-t, --tty', 'allocate a pseudo-terminal (use -it for a shell)')
+    .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m)')
     .argument('[cmd...]', 'command and arguments, after --')
-    .action(async (cmd: string[], opts: { cpus?: number; mem?: number; env?: string[]; workdir?: string }) => {
+    .action(async (cmd: string[], opts: import('./commands/machine/run.js').MachineRunFlags) => {
       const { machineRun } = await import('./commands/machine/run.js');
       result.exitCode = await machineRun(io, cmd, opts);
     });

@@ -12,3 +12,4 @@ export type { Accelerator, AcceleratorChoice, QemuInfo } from './host.js';
 export { selectEngine } from './select-engine.js';
 export { QemuEngine, qemuArgs } from './qemu-engine.js';
 export type { Engine, VmSpec, RunningVm, VmExit, BootOptions } from './engine.js';
+export { parseDuration, formatDuration } from '@smolvm/smolfile';
