@@ -358,6 +358,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s\n", AGENT_NAME);
             return 0;
+        } else if (getpid() == 1) {
+            /* The kernel hands unknown command-line words to init as arguments; PID 1 must not exit
+               over them (that panics the kernel). */
+            dprintf(2, "smolvm-agent: ignoring argument %s\n", argv[i]);
         } else {
             usage();
             return 2;
