@@ -1,0 +1,142 @@
+// End-to-end: the built `smolvm` binary, real VMs under QEMU, driven as a person or a script would.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
+const T = 180_000;
+const env = { ...process.env, SMOLVM_QUIET: '1' };
+
+function smolvm(args: string[], input?: Buffer | string) {
+  const r = spawnSync(process.execPath, [bin, ...args], { env, input, maxBuffer: 1024 * 1024 * 1024, timeout: T });
+  return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), raw: r.stdout };
+}
+
+const qemuPids = (): string[] => {
+  try {
+    return execFileSync('pgrep', ['-f', 'name=smolvm.agent'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+const tempDirs = (): string[] => readdirSync(tmpdir()).filter((n) => /^smolvm-[A-Za-z0-9]{6}$/.test(n));
+
+let before: { pids: string[]; dirs: string[] };
+let work: string;
+beforeAll(() => {
+  before = { pids: qemuPids(), dirs: tempDirs() };
+  work = mkdtempSync(join(tmpdir(), 'smolvm-cli-test-'));
+});
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  expect(qemuPids()).toEqual(before.pids);
+  expect(tempDirs()).toEqual(before.dirs);
+});
+
+describe('smolvm machine run', () => {
+  it('sends stdout and stderr to the right streams and returns the exit code', () => {
+    const r = smolvm(['machine', 'run', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+  }, T);
+
+  it('returns 127 with a message for a missing command', () => {
+    const r = smolvm(['machine', 'run', '--', 'no-such-thing']);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/no-such-thing: command not found/);
+  }, T);
+
+  it('applies -e, -w and --user', () => {
+    const r = smolvm(['machine', 'run', '-e', 'A=1', '-e', 'B=two words', '-w', '/var', '-u', '65534:65534', '--', 'sh', '-c', 'echo "$A|$B|$(pwd)|$(id -u):$(id -g)"']);
+    expect(r).toMatchObject({ code: 0, stdout: '1|two words|/var|65534:65534\n' });
+  }, T);
+
+  it('streams 200 MB of stdin with -i and the guest hashes it exactly', () => {
+    const file = join(work, 'big.bin');
+    writeFileSync(file, randomBytes(200 * 1024 * 1024));
+    const data = readFileSync(file);
+    const want = createHash('sha256').update(data).digest('hex');
+    const r = smolvm(['machine', 'run', '-i', '--', 'sha256sum'], data);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split(' ')[0]).toBe(want);
+  }, T);
+
+  it('delivers binary stdout byte for byte', () => {
+    const r = smolvm(['machine', 'run', '--', 'sh', '-c', 'head -c 10000000 /dev/urandom | tee /tmp/x | sha256sum >&2; cat /tmp/x']);
+    expect(r.code).toBe(0);
+    expect(r.raw.length).toBe(10_000_000);
+    expect(createHash('sha256').update(r.raw).digest('hex')).toBe(r.stderr.split(' ')[0]);
+  }, T);
+
+  it('kills the command at --timeout and says so', () => {
+    const r = smolvm(['machine', 'run', '--timeout', '2s', '--', 'sleep', '60']);
+    expect(r.code).toBe(124);
+    expect(r.stderr).toMatch(/ran past its 2s timeout and was killed/);
+  }, T);
+
+  it('rejects a nonsense --timeout as a usage error', () => {
+    const r = smolvm(['machine', 'run', '--timeout', 'soon', '--', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--timeout soon is not a duration/);
+  });
+
+  it('forwards SIGTERM to the workload', async () => {
+    const child = spawn(process.execPath, [bin, 'machine', 'run', '--', 'sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; while true; do sleep 0.1; done'], { env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready') && !child.killed) child.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(out).toContain('got-term');
+    expect(code).toBe(7);
+  }, T);
+});
+
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+describe.skipIf(!hasTmux)('smolvm machine run -it (driven through tmux like a person; skipped without tmux)', () => {
+  const session = `smolvm-test-${process.pid}`;
+  const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
+  const screen = (): string => tmux('capture-pane', '-p', '-t', session);
+  async function waitFor(re: RegExp, ms = 60_000): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const s = screen();
+      if (re.test(s)) return s;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${re}; screen:\n${s}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('is a usable shell: commands, window size, resize, Ctrl-C, exit, terminal restored', async () => {
+    const after = join(work, 'stty-after');
+    const beforeFile = join(work, 'stty-before');
+    const script = `stty -g > ${beforeFile}; SMOLVM_QUIET=1 ${process.execPath} ${bin} machine run -it -- sh; echo "exit=$?"; stty -g > ${after}; sleep 30`;
+    tmux('new-session', '-d', '-s', session, '-x', '80', '-y', '24', 'sh', '-c', script);
+    try {
+      await waitFor(/^\/ #\s*$/m);
+      tmux('send-keys', '-t', session, 'echo $((6*7)); stty size', 'Enter');
+      await waitFor(/^42$/m);
+      await waitFor(/^24 80$/m);
+      tmux('resize-window', '-t', session, '-x', '100', '-y', '30');
+      await new Promise((r) => setTimeout(r, 500));
+      tmux('send-keys', '-t', session, 'clear; stty size', 'Enter');
+      await waitFor(/^30 100$/m);
+      tmux('send-keys', '-t', session, 'sleep 100', 'Enter');
+      await new Promise((r) => setTimeout(r, 500));
+      tmux('send-keys', '-t', session, 'C-c');
+      tmux('send-keys', '-t', session, 'echo after-interrupt', 'Enter');
+      await waitFor(/^after-interrupt$/m);
+      tmux('send-keys', '-t', session, 'exit 5', 'Enter');
+      await waitFor(/^exit=5$/m);
+      for (let i = 0; i < 50 && !existsSync(after); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(readFileSync(after, 'utf8')).toBe(readFileSync(beforeFile, 'utf8'));
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', session]);
+    }
+  }, T);
+});
