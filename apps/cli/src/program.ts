@@ -2,6 +2,9 @@
 // lazily when its command runs, so `smolvm --version` and `--help` stay fast.
 import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
+// Types only (erased at run time), so the handlers still load lazily.
+import type { MachineRunFlags } from './commands/machine/run.js';
+import type { ExecFlags } from './commands/machine/exec.js';
 
 export interface Io {
   /** Defaults to process.stdin (used by -i). */
@@ -56,10 +59,130 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('-t, --tty', 'allocate a pseudo-terminal (use -it for a shell)')
     .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m)')
     .argument('[cmd...]', 'command and arguments, after --')
-    .action(async (cmd: string[], opts: import('./commands/machine/run.js').MachineRunFlags) => {
+    .action(async (cmd: string[], opts: MachineRunFlags) => {
       const { machineRun } = await import('./commands/machine/run.js');
       result.exitCode = await machineRun(io, cmd, opts);
     });
+
+  const DEFAULT = 'default';
+  const nameArg = '[name]';
+  const nameDesc = `machine name (default "${DEFAULT}")`;
+  const handler = <A extends unknown[]>(load: () => Promise<(io: Io, ...args: A) => Promise<number>>) =>
+    async (...args: A): Promise<void> => {
+      const fn = await load();
+      result.exitCode = await fn(io, ...args);
+    };
+  /** Operands before and after `--` (commander merges them; we need them apart for NAME -- CMD). */
+  const splitDashDash = (operands: string[]): { before: string[]; after: string[] } => {
+    // commander keeps the argv it parsed as `rawArgs` (not in its typings).
+    const raw = (program as unknown as { rawArgs?: string[] }).rawArgs ?? [];
+    const i = raw.indexOf('--');
+    if (i < 0) return { before: operands.slice(0, 1), after: operands.slice(1) };
+    const after = raw.length - i - 1;
+    return { before: operands.slice(0, operands.length - after), after: operands.slice(operands.length - after) };
+  };
+
+  machine
+    .command('create')
+    .description('create a persistent machine (stopped) with its own writable disk')
+    .argument(nameArg, nameDesc)
+    .option('--image <ref>', 'OCI image (default: the built-in busybox image)')
+    .option('--cpus <n>', 'virtual CPUs', positiveInt('--cpus'))
+    .option('--mem <MiB>', 'memory in MiB', positiveInt('--mem'))
+    .option('--storage <GiB>', 'size of the writable disk in GiB', positiveInt('--storage'))
+    .option('-e, --env <K=V>', 'environment for every command (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'default working directory')
+    .option('--init <cmd>', 'shell command run at every start (repeatable)', collect)
+    .option('--restart <policy>', 'never, on-failure or always')
+    .option('--json', 'machine-readable output')
+    .action(handler(async () => (await import('./commands/machine/create.js')).machineCreate));
+
+  for (const [verb, desc] of [
+    ['start', 'start a stopped machine'],
+    ['restart', 'stop and start a machine'],
+  ] as const) {
+    machine
+      .command(verb)
+      .description(desc)
+      .argument(nameArg, nameDesc)
+      .action(handler(async () => (await import('./commands/machine/lifecycle.js'))[verb]));
+  }
+  machine
+    .command('stop')
+    .description('stop a machine (the guest syncs and powers off; forced after --timeout)')
+    .argument(nameArg, nameDesc)
+    .option('--timeout <duration>', 'how long to wait for a graceful stop (default 10s)')
+    .action(handler(async () => (await import('./commands/machine/lifecycle.js')).stop));
+
+  machine
+    .command('exec')
+    .description('run a command in a running machine')
+    .usage('[options] [name] -- CMD [ARGS...]')
+    .option('-e, --env <K=V>', 'set an environment variable (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'working directory in the guest')
+    .option('-u, --user <user>', 'run as UID[:GID] or a user name from the image')
+    .option('-i, --interactive', 'stream stdin to the command')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('--timeout <duration>', 'kill the command after this long')
+    .argument('[args...]', 'machine name, then -- and the command')
+    .action(async (args: string[], opts: ExecFlags) => {
+      const { before, after } = splitDashDash(args);
+      const { machineExec } = await import('./commands/machine/exec.js');
+      result.exitCode = await machineExec(io, before[0] ?? DEFAULT, after, opts);
+    });
+  machine
+    .command('shell')
+    .description('open a shell in a machine (starting it if it is stopped)')
+    .argument(nameArg, nameDesc)
+    .option('-u, --user <user>', 'run as UID[:GID] or a user name')
+    .action(handler(async () => (await import('./commands/machine/exec.js')).machineShell));
+
+  machine
+    .command('ls')
+    .description('list machines')
+    .option('--json', 'machine-readable output')
+    .action(handler(async () => (await import('./commands/machine/info.js')).machineLs));
+  machine
+    .command('inspect')
+    .description('show everything about a machine')
+    .argument(nameArg, nameDesc)
+    .action(handler(async () => (await import('./commands/machine/info.js')).machineInspect));
+  machine
+    .command('logs')
+    .description('show the guest console and supervisor log')
+    .argument(nameArg, nameDesc)
+    .option('-f, --follow', 'keep printing new lines')
+    .action(handler(async () => (await import('./commands/machine/info.js')).machineLogs));
+  machine
+    .command('stats')
+    .description('guest CPU, memory and disk, and host memory')
+    .argument(nameArg, nameDesc)
+    .option('--json', 'machine-readable output')
+    .action(handler(async () => (await import('./commands/machine/info.js')).machineStats));
+  machine
+    .command('update')
+    .description('change resources or settings of a stopped machine')
+    .argument(nameArg, nameDesc)
+    .option('--cpus <n>', 'virtual CPUs', positiveInt('--cpus'))
+    .option('--mem <MiB>', 'memory in MiB', positiveInt('--mem'))
+    .option('--storage <GiB>', 'grow the writable disk to GiB', positiveInt('--storage'))
+    .option('-e, --env <K=V>', 'replace the environment (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'default working directory')
+    .option('--init <cmd>', 'replace the init commands (repeatable)', collect)
+    .option('--restart <policy>', 'never, on-failure or always')
+    .action(handler(async () => (await import('./commands/machine/create.js')).machineUpdate));
+  machine
+    .command('rm')
+    .description('delete machines and their disks')
+    .argument('<names...>', 'machine names')
+    .option('-f, --force', 'stop running machines first')
+    .action(handler(async () => (await import('./commands/machine/lifecycle.js')).rm));
+  machine
+    .command('cp')
+    .description('copy files between the host and a machine (NAME:PATH on one side)')
+    .argument('<src>', 'source: a host path or NAME:PATH')
+    .argument('<dst>', 'destination: a host path or NAME:PATH')
+    .action(handler(async () => (await import('./commands/machine/cp.js')).machineCp));
 
   program
     .command('doctor')

@@ -57,7 +57,7 @@ describe('smolvm CLI usage', () => {
   it('reports a missing QEMU with exit 1 and how to install it', async () => {
     const r = await cli('machine', 'run', '--', 'true');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/smolvm: .*was not found|does not run/);
+    expect(r.stderr).toMatch(/smolvm: .*(was not found|does not run|is not an executable file)/);
     expect(r.stderr).toMatch(/hint: Install QEMU/);
   });
 
@@ -65,7 +65,7 @@ describe('smolvm CLI usage', () => {
     const r = await cli('doctor', '--json');
     const report = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
     expect(r.code).toBe(1);
-    expect(report.checks.map((c) => c.name)).toEqual(['engine', 'accelerator', 'qemu', 'kernel', 'agent', 'default image']);
+    expect(report.checks.map((c) => c.name)).toEqual(['engine', 'libkrun', 'accelerator', 'qemu', 'kernel', 'agent', 'default image']);
     expect(report.checks.find((c) => c.name === 'qemu')?.ok).toBe(false);
   });
 });

@@ -1,13 +1,14 @@
 import { resolveGuestAssets } from '@smolvm/guest';
 import { chooseAccelerator, findQemu } from './host.js';
-import { selectEngine } from './select-engine.js';
+import { describeKrunProbe, probeKrun, type KrunHostOptions } from './krun-host.js';
+import { chooseEngine, type EngineChoice } from './select-engine.js';
 
 export interface DoctorCheck {
   name: string;
   ok: boolean;
   /** What was found, or what is wrong. */
   detail: string;
-  /** What to do when `ok` is false. */
+  /** What to do when `ok` is false (or, for an engine that is merely not in use, how to get it). */
   hint?: string;
 }
 
@@ -15,6 +16,8 @@ export interface DoctorReport {
   ok: boolean;
   checks: DoctorCheck[];
 }
+
+export type DoctorOptions = KrunHostOptions;
 
 function check(name: string, fn: () => string | Promise<string>): Promise<DoctorCheck> {
   return (async () => {
@@ -27,20 +30,53 @@ function check(name: string, fn: () => string | Promise<string>): Promise<Doctor
   })();
 }
 
-/** Everything smolvm needs on this host, checked without booting a VM. */
-export async function doctor(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+/**
+ * Everything smolvm needs on this host, checked without booting a VM. A check fails only for what the
+ * chosen engine needs: a missing libkrun is reported (with what to install) but fails nothing while
+ * QEMU is used, and a missing QEMU fails nothing while libkrun is.
+ */
+export async function doctor(env: NodeJS.ProcessEnv = process.env, options: DoctorOptions = {}): Promise<DoctorReport> {
+  let choice: EngineChoice | undefined;
+  let choiceError: unknown;
+  try {
+    choice = chooseEngine(env, options);
+  } catch (e) {
+    choiceError = e;
+  }
+  const usingKrun = choice?.engine.name === 'libkrun';
+  // The choice skips loading libkrun when there is no hypervisor; the report still says what is installed.
+  const krun = choice?.krun ?? probeKrun(env, options);
+
   const checks = await Promise.all([
     check('engine', () => {
-      const e = selectEngine(env);
-      return env.SMOLVM_ENGINE ? `${e.name} (forced by SMOLVM_ENGINE)` : `${e.name} (libkrun engine not built into this version)`;
+      if (!choice) throw choiceError;
+      if (usingKrun) choice.engine.check();
+      return `${choice.engine.name} (${choice.reason})`;
     }),
+    (async (): Promise<DoctorCheck> => {
+      const detail = describeKrunProbe(krun);
+      if (!krun.usable && env.SMOLVM_ENGINE === 'libkrun') {
+        return { name: 'libkrun', ok: false, detail, ...(krun.hint ? { hint: krun.hint } : {}) };
+      }
+      return {
+        name: 'libkrun',
+        ok: true,
+        detail: krun.usable || usingKrun ? detail : `${detail}; the QEMU engine is used instead`,
+        ...(krun.hint ? { hint: krun.hint } : {}),
+      };
+    })(),
     check('accelerator', () => {
       const a = chooseAccelerator(env);
       return `${a.accel}: ${a.reason}`;
     }),
     check('qemu', () => {
-      const q = findQemu(env, { version: true });
-      return `${q.path} (version ${q.version})`;
+      try {
+        const q = findQemu(env, { version: true });
+        return `${q.path} (version ${q.version})`;
+      } catch (e) {
+        if (usingKrun) return `not needed while the libkrun engine is used (${(e as Error).message})`;
+        throw e;
+      }
     }),
     check('kernel', async () => {
       const a = await resolveGuestAssets(env);

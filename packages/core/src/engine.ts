@@ -14,6 +14,10 @@ export interface VmSpec {
   consoleLog: string;
   /** Directory for sockets and other runtime files of this VM (private to the user). */
   runDir: string;
+  /** A writable disk (ext4) used as the root file system's upper layer; without it writes go to memory. */
+  dataDisk?: string;
+  /** Add a virtio-balloon with free page reporting, so memory the guest frees returns to the host. */
+  balloon?: boolean;
   /** How long the guest may take to boot and answer the handshake. */
   bootTimeoutMs?: number;
 }
@@ -21,6 +25,15 @@ export interface VmSpec {
 export interface VmExit {
   code: number | null;
   signal: NodeJS.Signals | null;
+}
+
+/** The agent channel as raw bytes (for the supervisor's relay). */
+export interface RawChannel {
+  write(bytes: Buffer): boolean;
+  onData(cb: (chunk: Buffer) => void): void;
+  onClose(cb: () => void): void;
+  /** Called with true when a write may proceed after `write` returned false. */
+  onDrain(cb: () => void): void;
 }
 
 /** A booted VM with its agent channel open and handshaken. */
@@ -34,6 +47,11 @@ export interface RunningVm {
   shutdown(timeoutMs?: number): Promise<VmExit>;
   /** Kills the VMM at once. */
   kill(): void;
+  /**
+   * Detaches `connection` from the channel and hands the raw byte stream over (after the handshake),
+   * so one owner can multiplex it among many clients. `connection` must not be used afterwards.
+   */
+  takeChannel(): RawChannel;
 }
 
 export interface BootOptions {

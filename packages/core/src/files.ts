@@ -21,7 +21,7 @@ function checkPath(path: string): string {
 }
 
 export class MachineFiles {
-  constructor(private readonly conn: () => AgentConnection) {}
+  constructor(private readonly conn: () => Promise<AgentConnection>) {}
 
   /** Writes a file atomically in the guest (a failed write leaves no partial file). */
   async write(path: string, data: Buffer | string | Uint8Array | Readable | AsyncIterable<Uint8Array>, options: WriteFileOptions = {}): Promise<void> {
@@ -29,7 +29,7 @@ export class MachineFiles {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
       throw new SmolvmError(ErrorCode.INVALID_OPTION, `mode ${mode} is not a permission mode`, { hint: 'Use a number such as 0o644.' });
     }
-    const s = this.conn().fs({ op: 'write', path: checkPath(path), mode, mkdirs: options.mkdirs ?? false });
+    const s = (await this.conn()).fs({ op: 'write', path: checkPath(path), mode, mkdirs: options.mkdirs ?? false });
     try {
       if (typeof data === 'string' || data instanceof Uint8Array) {
         await s.writeStdin(Buffer.from(data));
@@ -51,7 +51,7 @@ export class MachineFiles {
     const parts: Buffer[] = [];
     let size = 0;
     let tooBig = false;
-    const s = this.conn().fs(
+    const s = (await this.conn()).fs(
       { op: 'read', path: checkPath(path) },
       {
         onStdout: (d) => {
@@ -69,9 +69,9 @@ export class MachineFiles {
   }
 
   /** Streams a file's content; the guest sends only as fast as the stream is consumed. */
-  readStream(path: string): Readable {
+  async readStream(path: string): Promise<Readable> {
     let unacked = 0;
-    const conn = this.conn();
+    const conn = await this.conn();
     const out: Readable = new Readable({
       read() {
         if (unacked > 0) {
@@ -100,22 +100,22 @@ export class MachineFiles {
   /** Facts about one path (a final symlink is not followed). */
   async stat(path: string): Promise<FsEntry> {
     const entries: FsEntry[] = [];
-    await this.conn().fs({ op: 'stat', path: checkPath(path) }, { onEntry: (e) => entries.push(e) }).exited;
+    await (await this.conn()).fs({ op: 'stat', path: checkPath(path) }, { onEntry: (e) => entries.push(e) }).exited;
     return entries[0]!;
   }
 
   /** The entries of a directory, sorted by name. */
   async list(path: string): Promise<FsEntry[]> {
     const entries: FsEntry[] = [];
-    await this.conn().fs({ op: 'list', path: checkPath(path) }, { onEntry: (e) => entries.push(e) }).exited;
+    await (await this.conn()).fs({ op: 'list', path: checkPath(path) }, { onEntry: (e) => entries.push(e) }).exited;
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async mkdir(path: string, options: { mode?: number; parents?: boolean } = {}): Promise<void> {
-    await this.conn().fs({ op: 'mkdir', path: checkPath(path), mode: options.mode ?? 0o755, parents: options.parents ?? false }).exited;
+    await (await this.conn()).fs({ op: 'mkdir', path: checkPath(path), mode: options.mode ?? 0o755, parents: options.parents ?? false }).exited;
   }
 
   async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    await this.conn().fs({ op: 'remove', path: checkPath(path), recursive: options.recursive ?? false }).exited;
+    await (await this.conn()).fs({ op: 'remove', path: checkPath(path), recursive: options.recursive ?? false }).exited;
   }
 }

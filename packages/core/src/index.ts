@@ -1,5 +1,19 @@
 export { Machine } from './machine.js';
-export type { MachineOptions, RunOptions, RunResult, ExecOptions, ExecResult, SpawnOptions, OutputHandler } from './machine.js';
+export type {
+  MachineOptions,
+  RunOptions,
+  RunResult,
+  ExecOptions,
+  ExecResult,
+  SpawnOptions,
+  OutputHandler,
+  CreateOptions,
+  MachineInfo,
+  MachineStats,
+} from './machine.js';
+export { MACHINE_NAME_RULE, checkMachineName, smolvmHome } from './state/index.js';
+export type { MachineRecord, MachineState, MachineConfigInput, MachineConfigPatch, RestartPolicy, MachineHealthCheck } from './state/index.js';
+export type { SupervisorStats, SupervisorStatus } from './supervisor/control.js';
 export { GuestProcess } from './process.js';
 export type { ProcessExit } from './process.js';
 export { MachineFiles } from './files.js';
@@ -13,3 +27,13 @@ export { selectEngine } from './select-engine.js';
 export { QemuEngine, qemuArgs } from './qemu-engine.js';
 export type { Engine, VmSpec, RunningVm, VmExit, BootOptions } from './engine.js';
 export { parseDuration, formatDuration } from '@smolvm/smolfile';
+export { chooseEngine } from './select-engine.js';
+export type { EngineChoice, SelectEngineOptions } from './select-engine.js';
+export type { DoctorOptions } from './doctor.js';
+export { KrunEngine, KrunEngineError, krunExitError } from './krun-engine.js';
+export type { KrunEngineOptions } from './krun-engine.js';
+export { describeKrunProbe, krunHypervisor, probeKrun } from './krun-host.js';
+export type { KrunHostOptions, KrunHypervisor, KrunLibraryInfo, KrunProbe } from './krun-host.js';
+export { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelCmdline, krunKernelFormat, krunVmSpec } from './krun-spec.js';
+export type { KrunVmSpecOptions } from './krun-spec.js';
+export { normalizeEnv } from './options.js';

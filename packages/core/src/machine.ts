@@ -1,14 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveGuestAssets } from '@smolvm/guest';
 import type { AgentConnection } from '@smolvm/protocol';
+import { growDisk } from './disk.js';
+import {
+  connectPersistent,
+  createPersistent,
+  hostStatsPersistent,
+  removePersistent,
+  startPersistent,
+  statusPersistent,
+  stopPersistent,
+  withStore,
+  type MachineConnection,
+} from './persistent.js';
+import type { MachineConfigInput, MachineConfigPatch, MachineRecord } from './state/index.js';
+import type { SupervisorStats, SupervisorStatus } from './supervisor/control.js';
 import type { RunningVm } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { MachineFiles } from './files.js';
-import { BASE_ENV, checkCpus, checkMemory, mergeEnv, normalizeEnv } from './options.js';
+import { launchVm } from './launch.js';
+import { BASE_ENV, mergeEnv, normalizeEnv } from './options.js';
 import { GuestProcess, type ProcessExit } from './process.js';
-import { selectEngine } from './select-engine.js';
 import { resolveUser } from './user.js';
 
 /** Output callback; return a promise to hold the guest's output until you have consumed the chunk. */
@@ -94,22 +105,115 @@ function checkCmd(cmd: unknown): string[] {
   return cmd as string[];
 }
 
-/** A running microVM. */
+export interface CreateOptions extends MachineConfigInput {
+  /** Environment smolvm itself reads (SMOLVM_HOME and other settings); defaults to `process.env`. */
+  hostEnv?: NodeJS.ProcessEnv;
+}
+
+export interface MachineInfo extends MachineRecord {
+  /** Live facts from the supervisor while the machine runs. */
+  status?: SupervisorStatus;
+  /** The machine's directory: writable disk, console and supervisor logs. */
+  dir: string;
+}
+
+export interface MachineStats {
+  guest: { memTotalBytes: number; memAvailableBytes: number; load1: number; diskUsedBytes: number; diskTotalBytes: number; cpus: number };
+  host: SupervisorStats;
+}
+
+interface Backend {
+  connect(): Promise<AgentConnection>;
+  /** Rejects/resolves when the VM (or the connection to it) ends. */
+  ended(): Promise<never>;
+  stop(timeoutMs?: number): Promise<void>;
+  /** Drops this process's connection (the machine keeps running). */
+  disconnect(): void;
+}
+
+/** An ephemeral VM owned by this process. */
+function ownedBackend(vm: RunningVm, cleanup: () => Promise<void>): Backend {
+  let stopping: Promise<void> | undefined;
+  const ended = vm.exited.then(() => {
+    throw new SmolvmError(ErrorCode.VM_DIED, 'the VM stopped while the command was running', {
+      hint: 'The guest may have run out of memory or crashed; try more memory.',
+    });
+  });
+  ended.catch(() => {});
+  return {
+    connect: async () => {
+      if (stopping) throw new SmolvmError(ErrorCode.VM_DIED, 'the machine has been stopped', { hint: 'Boot a new one.' });
+      return vm.connection;
+    },
+    ended: () => ended,
+    stop: (timeoutMs = 5_000) => {
+      stopping ??= (async () => {
+        try {
+          await vm.shutdown(timeoutMs);
+        } finally {
+          await cleanup();
+        }
+      })();
+      return stopping;
+    },
+    disconnect: () => {},
+  };
+}
+
+/** A persistent machine, reached through its supervisor. */
+function supervisedBackend(name: string, env: NodeJS.ProcessEnv): Backend {
+  let current: Promise<MachineConnection> | undefined;
+  const get = (): Promise<MachineConnection> => {
+    current ??= connectPersistent(name, env).then((c) => {
+      void c.closed.then(() => (current = undefined));
+      return c;
+    });
+    current.catch(() => (current = undefined));
+    return current;
+  };
+  return {
+    connect: async () => (await get()).connection,
+    ended: async () => {
+      const c = await get();
+      await c.closed;
+      throw new SmolvmError(ErrorCode.VM_DIED, `the connection to machine ${name} closed while the command was running`, {
+        hint: `The machine may have been stopped; see smolvm machine logs ${name}.`,
+      });
+    },
+    stop: async (timeoutMs = 10_000) => {
+      const c = current;
+      current = undefined;
+      if (c) (await c.catch(() => undefined))?.close();
+      await stopPersistent(name, env, timeoutMs);
+    },
+    disconnect: () => {
+      const c = current;
+      current = undefined;
+      void c?.then((x) => x.close(), () => {});
+    },
+  };
+}
+
+/**
+ * A microVM. Ephemeral ones (`Machine.boot`, `Machine.run`) belong to this process; persistent ones
+ * (`Machine.create`, `Machine.get`) have a name, survive this process, and are the same machines the CLI
+ * shows.
+ */
 export class Machine {
   /** Files in the machine's root file system. */
   readonly files: MachineFiles;
-  private stopping: Promise<void> | undefined;
+  /** The name of a persistent machine; undefined for an ephemeral one. */
+  readonly name: string | undefined;
+  private readonly backend: Backend;
+  private readonly hostEnv: NodeJS.ProcessEnv;
+  /** Defaults a persistent machine applies to every exec (its env and workdir). */
+  private defaults: { env: string[]; workdir: string | null } = { env: [], workdir: null };
 
-  private constructor(
-    private readonly vm: RunningVm,
-    private readonly cleanup: () => Promise<void>,
-  ) {
-    this.files = new MachineFiles(() => this.connection);
-  }
-
-  private get connection(): AgentConnection {
-    if (this.stopping) throw new SmolvmError(ErrorCode.VM_DIED, 'the machine has been stopped', { hint: 'Boot a new one.' });
-    return this.vm.connection;
+  private constructor(backend: Backend, name: string | undefined, hostEnv: NodeJS.ProcessEnv) {
+    this.backend = backend;
+    this.name = name;
+    this.hostEnv = hostEnv;
+    this.files = new MachineFiles(() => this.backend.connect());
   }
 
   /**
@@ -117,32 +221,8 @@ export class Machine {
    * it and removes everything it used. If this process dies, the VM goes with it.
    */
   static async boot(options: MachineOptions = {}): Promise<Machine> {
-    const cpus = checkCpus(options.cpus);
-    const memoryMiB = checkMemory(options.memoryMiB);
-    const hostEnv = options.hostEnv ?? process.env;
-    const engine = selectEngine(hostEnv);
-    engine.check();
-    const assets = await resolveGuestAssets(hostEnv);
-    const runDir = await mkdtemp(join(tmpdir(), 'smolvm-'));
-    const removeRunDir = (): Promise<void> => rm(runDir, { recursive: true, force: true });
-    try {
-      const vm = await engine.boot(
-        {
-          cpus,
-          memoryMiB,
-          kernel: assets.kernel,
-          initramfs: assets.initramfs,
-          rootDisk: assets.rootfs,
-          consoleLog: options.consoleLogPath ?? join(runDir, 'console.log'),
-          runDir,
-        },
-        { ...(options.signal ? { signal: options.signal } : {}), ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
-      );
-      return new Machine(vm, removeRunDir);
-    } catch (e) {
-      await removeRunDir();
-      throw e;
-    }
+    const { vm, cleanup } = await launchVm(options);
+    return new Machine(ownedBackend(vm, cleanup), undefined, options.hostEnv ?? process.env);
   }
 
   /** Boots a fresh microVM, runs one command in it, and tears the VM down again. */
@@ -155,6 +235,103 @@ export class Machine {
     } finally {
       await machine.stop();
     }
+  }
+
+  /** Records a new persistent machine (stopped) with its own writable disk. */
+  static async create(name: string, options: CreateOptions = {}): Promise<Machine> {
+    const { hostEnv = process.env, ...config } = options;
+    const rec = await createPersistent({ name, ...config }, hostEnv);
+    return Machine.fromRecord(rec, hostEnv);
+  }
+
+  /** The persistent machine called `name` (SMOLVM_ERR_MACHINE_NOT_FOUND if there is none). */
+  static async get(name: string, options: { hostEnv?: NodeJS.ProcessEnv } = {}): Promise<Machine> {
+    const hostEnv = options.hostEnv ?? process.env;
+    return Machine.fromRecord(withStore(hostEnv, (s) => s.getMachine(name)), hostEnv);
+  }
+
+  /** Every persistent machine, with its current state. */
+  static async list(options: { hostEnv?: NodeJS.ProcessEnv } = {}): Promise<MachineRecord[]> {
+    return withStore(options.hostEnv ?? process.env, (s) => s.listMachines());
+  }
+
+  private static fromRecord(rec: MachineRecord, hostEnv: NodeJS.ProcessEnv): Machine {
+    const m = new Machine(supervisedBackend(rec.name, hostEnv), rec.name, hostEnv);
+    m.defaults = { env: rec.env, workdir: rec.workdir };
+    return m;
+  }
+
+  private requireName(op: string): string {
+    if (this.name === undefined) {
+      throw new SmolvmError(ErrorCode.INVALID_OPTION, `${op} applies to persistent machines`, { hint: 'Create one with Machine.create(name).' });
+    }
+    return this.name;
+  }
+
+  /** Starts a persistent machine (no-op if it runs). */
+  async start(): Promise<void> {
+    const rec = await startPersistent(this.requireName('start'), this.hostEnv);
+    this.defaults = { env: rec.env, workdir: rec.workdir };
+  }
+
+  /** Stops the machine: the guest syncs and powers off; forced after `timeoutMs`. Idempotent. */
+  async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.backend.stop(options.timeoutMs);
+  }
+
+  async restart(options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.stop(options);
+    await this.start();
+  }
+
+  /** Deletes a persistent machine and its disk (`force` stops it first if it runs). */
+  async remove(options: { force?: boolean } = {}): Promise<void> {
+    await removePersistent(this.requireName('remove'), this.hostEnv, options.force ?? false);
+  }
+
+  /** The machine's record, and live status while it runs. */
+  async inspect(): Promise<MachineInfo> {
+    const name = this.requireName('inspect');
+    const [rec, dir] = withStore(this.hostEnv, (s) => [s.getMachine(name), s.machineDir(name)] as const);
+    const status = await statusPersistent(rec, this.hostEnv);
+    return { ...rec, dir, ...(status ? { status } : {}) };
+  }
+
+  /** Changes resources or settings of a stopped persistent machine. */
+  async update(patch: MachineConfigPatch): Promise<MachineRecord> {
+    const name = this.requireName('update');
+    const rec = withStore(this.hostEnv, (s) => s.updateMachine(name, patch));
+    if (patch.storageGiB !== undefined) await growDisk(join(withStore(this.hostEnv, (s) => s.machineDir(name)), 'disk.ext4'), rec.storageGiB);
+    this.defaults = { env: rec.env, workdir: rec.workdir };
+    return rec;
+  }
+
+  /** Guest CPU, memory and disk, and the host memory of the supervisor and VMM. */
+  async stats(): Promise<MachineStats> {
+    const name = this.requireName('stats');
+    const rec = withStore(this.hostEnv, (s) => s.getMachine(name));
+    const host = await hostStatsPersistent(rec, this.hostEnv);
+    const r = await this.exec(['sh', '-c', 'cat /proc/meminfo /proc/loadavg; nproc; df -k / | tail -n 1'], { env: [] });
+    const num = (re: RegExp): number => Number(re.exec(r.stdout)?.[1] ?? 0);
+    const df = r.stdout.trim().split('\n').pop()!.trim().split(/\s+/);
+    const lines = r.stdout.trim().split('\n');
+    return {
+      guest: {
+        memTotalBytes: num(/MemTotal:\s+(\d+)/) * 1024,
+        memAvailableBytes: num(/MemAvailable:\s+(\d+)/) * 1024,
+        load1: Number(/^([\d.]+) [\d.]+ [\d.]+ /m.exec(r.stdout)?.[1] ?? 0),
+        cpus: Number(lines[lines.length - 2] ?? 0),
+        diskTotalBytes: Number(df[1] ?? 0) * 1024,
+        diskUsedBytes: Number(df[2] ?? 0) * 1024,
+      },
+      host,
+    };
+  }
+
+  /** Paths of the guest console log and the supervisor's log. */
+  logPaths(): { console: string; supervisor: string } {
+    const dir = withStore(this.hostEnv, (s) => s.machineDir(this.requireName('logs')));
+    return { console: join(dir, 'console.log'), supervisor: join(dir, 'supervisor.log') };
   }
 
   /** Runs a command and resolves with its exit status and collected output. */
@@ -173,7 +350,7 @@ export class Machine {
     };
     const feeding = options.stdin !== undefined ? feedStdin(proc, options.stdin) : Promise.resolve();
     const [exit] = await Promise.all([
-      this.raceVm(proc.exited),
+      Promise.race([proc.exited, this.backend.ended()]),
       pump(proc.stdout, out, options.onStdout),
       pump(proc.stderr, err, options.onStderr),
       feeding,
@@ -184,12 +361,13 @@ export class Machine {
   /** Starts a command and hands back a ChildProcess-like handle with Node streams. */
   async spawn(cmd: string[], options: SpawnOptions = {}): Promise<GuestProcess> {
     checkCmd(cmd);
-    const env = mergeEnv(BASE_ENV, options.tty ? ['TERM=xterm-256color'] : [], normalizeEnv(options.env));
+    const env = mergeEnv(BASE_ENV, options.tty ? ['TERM=xterm-256color'] : [], this.defaults.env, normalizeEnv(options.env));
     const ids = options.user !== undefined ? await resolveUser(this.files, options.user) : undefined;
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-    return new GuestProcess(this.connection, cmd, {
+    const cwd = options.cwd ?? this.defaults.workdir ?? undefined;
+    return new GuestProcess(await this.backend.connect(), cmd, {
       env,
-      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+      ...(cwd !== undefined ? { cwd } : {}),
       ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
       ...(options.tty ? { tty: options.tty } : {}),
       stdin: options.stdin ?? true,
@@ -199,35 +377,22 @@ export class Machine {
   }
 
   /** Round trip of a no-op protocol frame (the floor for exec latency). */
-  ping(): Promise<void> {
-    return this.connection.ping();
+  async ping(): Promise<void> {
+    await (await this.backend.connect()).ping();
   }
 
-  /** Powers the VM off (the guest syncs first) and removes its runtime files. Idempotent. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      try {
-        await this.vm.shutdown(5_000);
-      } finally {
-        await this.cleanup();
-      }
-    })();
-    return this.stopping;
+  /**
+   * Closes this process's connection to a persistent machine (which keeps running), so the process can
+   * exit. Any exec still running through it is killed. A later call reconnects.
+   */
+  disconnect(): void {
+    this.backend.disconnect();
   }
 
+  /** Ephemeral machines stop; persistent ones only disconnect. */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
-
-  private raceVm<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([
-      p,
-      this.vm.exited.then(() => {
-        throw new SmolvmError(ErrorCode.VM_DIED, 'the VM stopped while the command was running', {
-          hint: 'The guest may have run out of memory or crashed; try more memory.',
-        });
-      }),
-    ]);
+    if (this.name === undefined) await this.stop();
+    else this.disconnect();
   }
 }
 

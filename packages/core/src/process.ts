@@ -69,10 +69,10 @@ export class GuestProcess {
   private timedOut = false;
 
   constructor(conn: AgentConnection, argv: string[], options: SpawnOptions) {
-    let stream: ExecStream | undefined;
-    const out = new OutputReadable((n) => stream?.ack(1, n));
-    const err = new OutputReadable((n) => stream?.ack(2, n));
-    stream = conn.exec(
+    const ack = { fn: (_fd: 1 | 2, _n: number): void => {} };
+    const out = new OutputReadable((n) => ack.fn(1, n));
+    const err = new OutputReadable((n) => ack.fn(2, n));
+    const stream = conn.exec(
       {
         argv,
         env: options.env ?? [],
@@ -84,6 +84,7 @@ export class GuestProcess {
       },
       { onStdout: (d) => out.deliver(d), onStderr: (d) => err.deliver(d), manualAck: true },
     );
+    ack.fn = (fd, n) => stream.ack(fd, n);
     this.stream = stream;
     this.stdout = out;
     this.stderr = err;

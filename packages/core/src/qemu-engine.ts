@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
+import { AgentConnection, encodeFrame, type HelloInfo } from '@smolvm/protocol';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { chooseAccelerator, findQemu, type AcceleratorChoice, type QemuInfo } from './host.js';
@@ -28,7 +28,11 @@ export async function tailFile(path: string, bytes = 4096): Promise<string> {
 }
 
 export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: string): string[] {
-  const cmdline = ['console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'smolvm.root=/dev/vda', ...(spec.kernelArgs ?? [])];
+  const cmdline = [
+    'console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'smolvm.root=/dev/vda',
+    ...(spec.dataDisk ? ['smolvm.rootrw=/dev/vdb'] : []),
+    ...(spec.kernelArgs ?? []),
+  ];
   return [
     '-M', 'microvm,rtc=on,acpi=off',
     '-accel', accel.accel,
@@ -47,6 +51,10 @@ export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: str
     '-device', 'virtio-serial-device,max_ports=2',
     '-device', 'virtserialport,chardev=agent,name=smolvm.agent',
     '-device', 'virtio-rng-device',
+    ...(spec.dataDisk
+      ? ['-drive', `id=data,file=${spec.dataDisk},format=raw,if=none,discard=unmap`, '-device', 'virtio-blk-device,drive=data']
+      : []),
+    ...(spec.balloon ? ['-device', 'virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on'] : []),
   ];
 }
 
@@ -152,17 +160,29 @@ export class QemuEngine implements Engine {
       );
     }
 
+    const conn = connection;
     return {
       connection,
       hello,
       pid: child.pid,
       exited,
+      takeChannel: () => {
+        socket.removeAllListeners('data');
+        conn.close(new Error('the channel was handed to another owner'));
+        return {
+          write: (b) => socket.write(b),
+          onData: (cb) => void socket.on('data', cb),
+          onClose: (cb) => void socket.once('close', cb),
+          onDrain: (cb) => void socket.on('drain', cb),
+        };
+      },
       kill: () => {
         child.kill('SIGKILL');
         socket.destroy();
       },
       shutdown: async (timeoutMs = 10_000) => {
-        connection.shutdown();
+        // Straight onto the socket: works whether or not `connection` still owns the channel.
+        if (!socket.destroyed) socket.write(encodeFrame({ type: 'SHUTDOWN', stream: 0 }));
         const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
         const x = await exited;
         clearTimeout(timer);

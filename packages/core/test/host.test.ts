@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -61,6 +61,8 @@ describe('findQemu', () => {
 
   it('reports a SMOLVM_QEMU that does not run', () => {
     expect(() => findQemu({ SMOLVM_QEMU: '/bin/false' }, { version: true })).toThrow(/does not run/);
-    expect(() => findQemu({ SMOLVM_QEMU: '/etc/hostname' })).toThrow(/not an executable file/);
+    const notExecutable = join(fakeRoot({ 'qemu': 'not a program' }), 'qemu');
+    chmodSync(notExecutable, 0o644);
+    expect(() => findQemu({ SMOLVM_QEMU: notExecutable })).toThrow(/not an executable file/);
   });
 });

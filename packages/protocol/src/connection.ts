@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { FrameDecodeError, ProtocolError } from './errors.js';
 import {
   ALL_CAPABILITIES,
+  Capability,
   ExecFlag,
   FrameReader,
   MAX_DATA_CHUNK,
@@ -280,6 +281,7 @@ export class AgentConnection {
   private nextStream = 1;
   private nextNonce = 1n;
   private hello: Deferred<HelloInfo> | undefined;
+  private peer: HelloInfo | undefined;
   private closedWith: Error | undefined;
 
   constructor(private readonly options: AgentConnectionOptions) {}
@@ -345,6 +347,9 @@ export class AgentConnection {
    */
   fs(op: FsRequest, handlers: ExecHandlers = {}): ExecStream {
     if (this.closedWith) throw this.closedWith;
+    if (this.peer && (this.peer.capabilities & Capability.FILES) === 0) {
+      throw new ProtocolError('SMOLVM_ERR_AGENT_TOO_OLD', `the guest agent (${this.peer.agent}) does not support file operations`, {});
+    }
     const id = this.allocateStream();
     const windowBytes = DEFAULT_OUTPUT_WINDOW;
     const stream = new ExecStream(this, id, handlers, windowBytes);
@@ -407,7 +412,8 @@ export class AgentConnection {
   private dispatch(f: Frame): void {
     switch (f.type) {
       case 'HELLO_ACK':
-        this.hello?.resolve({ version: f.version, capabilities: f.capabilities, agent: f.agent.toString('utf8') });
+        this.peer = { version: f.version, capabilities: f.capabilities, agent: f.agent.toString('utf8') };
+        this.hello?.resolve(this.peer);
         return;
       case 'PONG': {
         const d = this.pings.get(f.nonce);

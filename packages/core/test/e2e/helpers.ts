@@ -1,19 +1,32 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-/** QEMU processes started by smolvm (their command line names our agent port). */
-export function smolvmQemuPids(): number[] {
-  let out = '';
+/** Processes whose command line mentions `text` (e.g. a private temp dir that only our VMs use). */
+export function processesMentioning(text: string): number[] {
   try {
-    out = execFileSync('pgrep', ['-f', 'name=smolvm.agent'], { encoding: 'utf8' });
+    return execFileSync('pgrep', ['-f', text], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
-  return out.split('\n').filter(Boolean).map(Number);
 }
 
-/** smolvm's temporary VM directories in the temp dir. */
-export function smolvmTempDirs(): string[] {
-  return readdirSync(tmpdir()).filter((n) => /^smolvm-[A-Za-z0-9]{6}$/.test(n));
+/**
+ * Points this test file's temporary directory (TMPDIR, which smolvm uses for VM run dirs) at a fresh
+ * private one, so leak checks see only this file's VMs even when other files boot VMs in parallel.
+ */
+export function isolateTmp(): { dir: string; leftovers(): { processes: number[]; entries: string[] }; dispose(): void } {
+  const saved = process.env.TMPDIR;
+  const dir = mkdtempSync(join(tmpdir(), 'smolvm-e2e-'));
+  process.env.TMPDIR = dir;
+  return {
+    dir,
+    leftovers: () => ({ processes: processesMentioning(dir), entries: readdirSync(dir) }),
+    dispose: () => {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

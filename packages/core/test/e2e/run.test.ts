@@ -2,24 +2,26 @@
 // guest kernel, agent and default image. Nothing here is mocked.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, copyFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveGuestAssets } from '@smolvm/guest';
 import { Machine, isSmolvmError } from '../../src/index.js';
-import { smolvmQemuPids, smolvmTempDirs } from './helpers.js';
+import { isolateTmp } from './helpers.js';
 
 const T = 120_000;
-let before: { pids: number[]; dirs: string[] };
+let tmp: ReturnType<typeof isolateTmp>;
 
 beforeAll(() => {
-  before = { pids: smolvmQemuPids(), dirs: smolvmTempDirs() };
+  tmp = isolateTmp();
 });
 
 afterAll(() => {
   // Whatever happened above, no VM, socket or temp directory may outlive its run.
-  expect(smolvmQemuPids()).toEqual(before.pids);
-  expect(smolvmTempDirs()).toEqual(before.dirs);
+  try {
+    expect(tmp.leftovers()).toEqual({ processes: [], entries: [] });
+  } finally {
+    tmp.dispose();
+  }
 });
 
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
@@ -130,7 +132,7 @@ describe('Machine.run fails clearly', () => {
   });
 
   it('reports QEMU refusing a broken kernel, with its error', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'smolvm-test-'));
+    const dir = await mkdtemp(join(tmp.dir, '..', 'smolvm-test-'));
     try {
       const broken = join(dir, 'vmlinux');
       await writeFile(broken, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(4096, 7)]));
@@ -144,7 +146,7 @@ describe('Machine.run fails clearly', () => {
 
   it('reports a guest that cannot boot (no init in the initramfs), with the console', async () => {
     const assets = await resolveGuestAssets();
-    const dir = await mkdtemp(join(tmpdir(), 'smolvm-test-'));
+    const dir = await mkdtemp(join(tmp.dir, '..', 'smolvm-test-'));
     try {
       await writeFile(join(dir, 'initramfs.cpio'), Buffer.alloc(512));
       await copyFile(assets.rootfs, join(dir, 'rootfs.ext4'));

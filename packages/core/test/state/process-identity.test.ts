@@ -34,12 +34,14 @@ describe('process identity', () => {
   });
 
   it.runIf(process.platform === 'linux')('calls a zombie (exited, not reaped) not alive', async () => {
-    // sh starts `true` in the background, prints its pid, then becomes `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // sh starts a short sleep in the background, prints its pid, then becomes a long `sleep`, which never reaps
+    // it: the short one ends while its parent is no longer a shell.
+    const parent = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 10'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+      expect(isProcessAlive(pid)).toBe(true);
       let zombie = false;
-      for (let i = 0; i < 100 && !zombie; i++) {
+      for (let i = 0; i < 150 && !zombie; i++) {
         zombie = / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
         if (!zombie) await new Promise((r) => setTimeout(r, 20));
       }

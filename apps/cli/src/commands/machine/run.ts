@@ -1,4 +1,4 @@
-import { Machine, formatDuration, parseDuration } from '@smolvm/core';
+import { Machine, formatDuration, normalizeEnv, parseDuration } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { attachProcess } from '../../attach.js';
@@ -31,6 +31,7 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
     throw new UsageError('missing the command to run', 'Put it after --, e.g.: smolvm machine run -- uname -a');
   }
   const timeoutMs = parseTimeout(flags.timeout);
+  normalizeEnv(flags.env ?? []); // bad -e entries are refused before anything boots
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);

@@ -1,0 +1,52 @@
+import { Machine, type MachineConfigInput, type RestartPolicy } from '@smolvm/core';
+import type { Io } from '../../program.js';
+import { UsageError } from '../../usage-error.js';
+
+export interface CreateFlags {
+  image?: string;
+  cpus?: number;
+  mem?: number;
+  storage?: number;
+  env?: string[];
+  workdir?: string;
+  init?: string[];
+  restart?: string;
+  json?: boolean;
+}
+
+function restartPolicy(v: string | undefined): RestartPolicy | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'never' || v === 'on-failure' || v === 'always') return v;
+  throw new UsageError(`--restart ${v} is not a restart policy`, 'Use never, on-failure or always.');
+}
+
+export function configFromFlags(flags: CreateFlags): MachineConfigInput {
+  const policy = restartPolicy(flags.restart);
+  return {
+    ...(flags.image !== undefined ? { image: flags.image } : {}),
+    ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
+    ...(flags.mem !== undefined ? { memoryMiB: flags.mem } : {}),
+    ...(flags.storage !== undefined ? { storageGiB: flags.storage } : {}),
+    ...(flags.env !== undefined ? { env: flags.env } : {}),
+    ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+    ...(flags.init !== undefined ? { init: flags.init } : {}),
+    ...(policy ? { restartPolicy: policy } : {}),
+  };
+}
+
+export async function machineCreate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
+  const m = await Machine.create(name ?? 'default', { ...configFromFlags(flags), hostEnv: io.env });
+  const info = await m.inspect();
+  if (flags.json) io.stdout.write(JSON.stringify(info, null, 2) + '\n');
+  else io.stdout.write(`${info.name}\n`);
+  return 0;
+}
+
+export async function machineUpdate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
+  const patch = configFromFlags(flags);
+  if (Object.keys(patch).length === 0) throw new UsageError('nothing to update', 'Give at least one of --cpus, --mem, --storage, -e, -w, --init, --restart.');
+  const m = await Machine.get(name ?? 'default', { hostEnv: io.env });
+  await m.update(patch);
+  io.stdout.write(`${m.name}\n`);
+  return 0;
+}

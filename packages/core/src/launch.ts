@@ -1,0 +1,62 @@
+// Boots one VM from the guest assets: shared by ephemeral machines (in this process) and supervisors.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveGuestAssets } from '@smolvm/guest';
+import type { RunningVm } from './engine.js';
+import { checkCpus, checkMemory } from './options.js';
+import { selectEngine } from './select-engine.js';
+
+export interface LaunchOptions {
+  cpus?: number;
+  memoryMiB?: number;
+  /** Writable disk for the root file system's upper layer (persistent machines). */
+  dataDisk?: string;
+  balloon?: boolean;
+  /** Directory for the VM's sockets; a private temporary one (removed by `cleanup`) when absent. */
+  runDir?: string;
+  consoleLogPath?: string;
+  hostEnv?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  onNotice?: (message: string) => void;
+}
+
+export interface LaunchedVm {
+  vm: RunningVm;
+  /** Removes what the launch created (the temporary run dir). */
+  cleanup(): Promise<void>;
+}
+
+export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
+  const cpus = checkCpus(options.cpus);
+  const memoryMiB = checkMemory(options.memoryMiB);
+  const hostEnv = options.hostEnv ?? process.env;
+  const engine = selectEngine(hostEnv);
+  engine.check();
+  const assets = await resolveGuestAssets(hostEnv);
+  const ownDir = options.runDir === undefined;
+  const runDir = options.runDir ?? (await mkdtemp(join(tmpdir(), 'smolvm-')));
+  const cleanup = async (): Promise<void> => {
+    if (ownDir) await rm(runDir, { recursive: true, force: true });
+  };
+  try {
+    const vm = await engine.boot(
+      {
+        cpus,
+        memoryMiB,
+        kernel: assets.kernel,
+        initramfs: assets.initramfs,
+        rootDisk: assets.rootfs,
+        ...(options.dataDisk ? { dataDisk: options.dataDisk } : {}),
+        ...(options.balloon ? { balloon: true } : {}),
+        consoleLog: options.consoleLogPath ?? join(runDir, 'console.log'),
+        runDir,
+      },
+      { ...(options.signal ? { signal: options.signal } : {}), ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
+    );
+    return { vm, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}

@@ -1,0 +1,304 @@
+// Contract tests of the libkrun engine. They prove the FFI/engine layer, not that a VM boots:
+//
+// 1. Against @smolvm/krun's real runner and the stand-in libkrun (packages/krun/test/fixtures/
+//    fake-libkrun.c, which records every call and whose krun_start_enter ends the process with a chosen
+//    status): the libkrun calls made for a VmSpec, and how each exit status becomes an error.
+// 2. Against a stand-in runner that plays the guest with the real agent built for the host, connected
+//    the way libkrun connects a vsock port to a unix socket: the engine's lifecycle (handshake,
+//    shutdown, kill, timeout, abort) and its cleanup (runner reaped, socket removed).
+//
+// That libkrun accepts these calls and boots this guest is only shown by krun-e2e.test.ts, on a host
+// with libkrun and a usable hypervisor.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentConnection } from '@smolvm/protocol';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { VmSpec } from '../src/engine.js';
+import { isSmolvmError } from '../src/errors.js';
+import { KrunEngine, type KrunEngineError } from '../src/krun-engine.js';
+import { GuestProcess } from '../src/process.js';
+import {
+  alive,
+  buildHostAgent,
+  fakeBzImage,
+  fakeElfKernel,
+  makeKrunFixtures,
+  readCalls,
+  removeKrunFixtures,
+  standInRunner,
+  type KrunTestFixtures,
+} from './krun-fixtures.js';
+
+let fx: KrunTestFixtures;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  fx = await makeKrunFixtures();
+}, 60_000);
+afterAll(() => removeKrunFixtures(fx));
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+/** A VmSpec over fake guest files in a fresh private directory, as Machine.boot makes one. */
+async function makeSpec(overrides: Partial<VmSpec> = {}, kernel: Buffer = fakeElfKernel()): Promise<VmSpec> {
+  const runDir = await mkdtemp(join(tmpdir(), 'smolvm-krun-engine-'));
+  dirs.push(runDir);
+  await writeFile(join(runDir, 'vmlinux'), kernel);
+  await writeFile(join(runDir, 'initramfs.cpio'), 'initramfs');
+  await writeFile(join(runDir, 'rootfs.ext4'), 'rootfs');
+  return {
+    cpus: 3,
+    memoryMiB: 768,
+    kernel: join(runDir, 'vmlinux'),
+    initramfs: join(runDir, 'initramfs.cpio'),
+    rootDisk: join(runDir, 'rootfs.ext4'),
+    consoleLog: join(runDir, 'console.log'),
+    runDir,
+    ...overrides,
+  };
+}
+
+/** The engine's environment: this libkrun, and a hypervisor (a fake usable /dev/kvm on Linux). */
+function engine(vars: Record<string, string>, options: { runnerPath?: string } = {}): KrunEngine {
+  return new KrunEngine({ ...vars }, { root: fx.kvmRoot, ...options });
+}
+
+async function bootError(e: KrunEngine, spec: VmSpec): Promise<KrunEngineError> {
+  const err = await e.boot(spec).then(
+    () => {
+      throw new Error('boot succeeded against a stand-in libkrun that never connects the agent');
+    },
+    (x: unknown) => x,
+  );
+  expect(isSmolvmError(err)).toBe(true);
+  return err as KrunEngineError;
+}
+
+let logs = 0;
+function logFile(): string {
+  return join(fx.dir, `calls-${process.pid}-${logs++}.jsonl`);
+}
+
+describe('KrunEngine with the real runner and the stand-in libkrun (no VM boots)', () => {
+  it('makes the libkrun calls the VmSpec asks for: resources, our kernel + initramfs, the image as a read-only disk, vsock, console', async () => {
+    const spec = await makeSpec({ kernelArgs: ['smolvm.verbose=1'] });
+    await writeFile(spec.consoleLog, 'guest says hello\n');
+    const log = logFile();
+    const err = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log, FAKE_KRUN_EXIT_CODE: '0' }), spec);
+
+    const calls = readCalls(log).map(({ fn, args }) => ({ fn, args }));
+    expect(calls).toEqual([
+      { fn: 'krun_set_log_level', args: [1] },
+      { fn: 'krun_create_ctx', args: [] },
+      { fn: 'krun_set_vm_config', args: [0, 3, 768] },
+      {
+        fn: 'krun_set_kernel',
+        args: [
+          0,
+          spec.kernel,
+          1, // KRUN_KERNEL_FORMAT_ELF
+          spec.initramfs,
+          'console=hvc0 reboot=t panic=-1 quiet smolvm.root=/dev/vda smolvm.vsock=1024 smolvm.verbose=1',
+        ],
+      },
+      { fn: 'krun_add_disk2', args: [0, 'root', spec.rootDisk, 0, true] }, // raw, read-only: /dev/vda
+      { fn: 'krun_set_root_disk_remount', args: [0, '/dev/vda', 'ext4', 'ro'] },
+      // The agent is the initramfs's /init; its environment is explicit, never the host's.
+      { fn: 'krun_set_exec', args: [0, '/init', [], ['HOME=/', 'TERM=linux']] },
+      // No network: the implicit vsock device (TSI through the host's sockets) is replaced by one without TSI.
+      { fn: 'krun_disable_implicit_vsock', args: [0] },
+      { fn: 'krun_add_vsock', args: [0, 0] },
+      { fn: 'krun_add_vsock_port2', args: [0, 1024, join(spec.runDir, 'agent.sock'), false] },
+      { fn: 'krun_set_console_output', args: [0, spec.consoleLog] },
+      { fn: 'krun_start_enter', args: [0, []] },
+    ]);
+
+    // krun_start_enter ended the runner with 0 before any agent connected.
+    expect(err.code).toBe('SMOLVM_ERR_BOOT_FAILED');
+    expect(err.message).toBe('the libkrun VM ended before the guest agent was up (status 0)');
+    expect(err.hint).toBe('Guest console:\nguest says hello');
+    expect(err.exitCode).toBe(0);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('adds a machine\'s writable disk as /dev/vdb, the overlay\'s upper layer', async () => {
+    const spec = await makeSpec();
+    const dataDisk = join(spec.runDir, 'data.ext4');
+    await writeFile(dataDisk, 'data');
+    const log = logFile();
+    await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log }), { ...spec, dataDisk, balloon: true });
+    const calls = readCalls(log);
+    expect(calls.filter((c) => c.fn === 'krun_add_disk2').map((c) => c.args)).toEqual([
+      [0, 'root', spec.rootDisk, 0, true],
+      [0, 'data', dataDisk, 0, false],
+    ]);
+    expect(calls.find((c) => c.fn === 'krun_set_kernel')?.args[4]).toBe(
+      'console=hvc0 reboot=t panic=-1 quiet smolvm.root=/dev/vda smolvm.rootrw=/dev/vdb smolvm.vsock=1024',
+    );
+  });
+
+  it.each([
+    [125, /libkrun's init could not set up the environment/],
+    [126, /libkrun's init found the program but could not execute it/],
+    [127, /libkrun's init could not find the program/],
+  ])('turns exit status %i into SMOLVM_ERR_KRUN_INIT_FAILED with what it means', async (status, meaning) => {
+    const spec = await makeSpec();
+    const err = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_EXIT_CODE: String(status) }), spec);
+    expect(err.code).toBe('SMOLVM_ERR_KRUN_INIT_FAILED');
+    expect(err.message).toMatch(/^the libkrun VM ended before the guest agent was up\. Status \d+: /);
+    expect(err.message).toMatch(meaning);
+    expect(err.exitCode).toBe(status);
+    expect(err.hint).toMatch(/did not start the initramfs/);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('turns status 70 with the runner\'s error line into that error, naming the libkrun call that failed', async () => {
+    const spec = await makeSpec();
+    const log = logFile();
+    const err = await bootError(
+      engine({
+        SMOLVM_LIBKRUN: fx.full,
+        FAKE_KRUN_LOG: log,
+        FAKE_KRUN_RESULTS: `krun_add_vsock_port2=-${osConstants.errno.EADDRINUSE}`,
+      }),
+      spec,
+    );
+    expect(err.code).toBe('SMOLVM_ERR_KRUN_CALL_FAILED');
+    expect(err.fn).toBe('krun_add_vsock_port2');
+    expect(err.errnoName).toBe('EADDRINUSE');
+    expect(err.exitCode).toBe(70);
+    expect(err.message).toMatch(/^libkrun could not start the VM \(krun_add_vsock_port2 failed\): krun_add_vsock_port2 failed with EADDRINUSE/);
+    expect(err.hint).toMatch(/smolvm doctor/);
+    // The runner stopped at the failing call: the VM was never entered.
+    expect(readCalls(log).map((c) => c.fn).slice(-2)).toEqual(['krun_add_vsock', 'krun_add_vsock_port2']);
+  });
+
+  it('passes on libkrun\'s own hint when krun_start_enter refuses the configuration', async () => {
+    const spec = await makeSpec();
+    const err = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_RESULTS: `krun_start_enter=-${osConstants.errno.EINVAL}` }), spec);
+    expect(err).toMatchObject({ code: 'SMOLVM_ERR_KRUN_CALL_FAILED', fn: 'krun_start_enter', errnoName: 'EINVAL', exitCode: 70 });
+    expect(err.hint).toMatch(/rejected the configuration as a whole/);
+  });
+
+  it('treats status 70 without an error line as the guest\'s own status, not the runner\'s', async () => {
+    const spec = await makeSpec();
+    const err = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_EXIT_CODE: '70' }), spec);
+    expect(err.code).toBe('SMOLVM_ERR_BOOT_FAILED');
+    expect(err.message).toMatch(/status 70 without an error report from the runner/);
+    expect(err.hint).toMatch(/The guest printed nothing/);
+  });
+
+  it('refuses a bzImage before starting anything, and says what to do instead', async () => {
+    const spec = await makeSpec({}, fakeBzImage());
+    const log = logFile();
+    const err = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log }), spec);
+    expect(err.code).toBe('SMOLVM_ERR_KRUN_KERNEL_UNSUPPORTED');
+    expect(err.message).toMatch(/x86 bzImage/);
+    expect(err.hint).toMatch(/libkrunfw's bundled kernel instead is not supported yet/);
+    expect(err.hint).toMatch(/SMOLVM_ENGINE=qemu/);
+    expect(readCalls(log)).toEqual([]);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('refuses to boot on a libkrun without the calls it needs, listing them', async () => {
+    const spec = await makeSpec();
+    const e = engine({ SMOLVM_LIBKRUN: fx.minimal });
+    const err = await bootError(e, spec);
+    expect(err.code).toBe('SMOLVM_ERR_ENGINE_UNAVAILABLE');
+    expect(err.message).toMatch(/fake-libkrun-minimal\.\w+ lacks krun_add_disk2 or krun_add_disk, which the libkrun engine calls$/);
+    expect(err.hint).toMatch(/BLK=1/);
+  });
+
+  it.runIf(process.platform === 'linux')('refuses to boot without a usable hypervisor', async () => {
+    const spec = await makeSpec();
+    const err = await bootError(new KrunEngine({ SMOLVM_LIBKRUN: fx.full }, { root: fx.pvmRoot }), spec);
+    expect(err.code).toBe('SMOLVM_ERR_ENGINE_UNAVAILABLE');
+    expect(err.message).toMatch(/no usable hypervisor: \/dev\/kvm is a PVM nested hypervisor/);
+  });
+});
+
+describe('KrunEngine lifecycle with a stand-in runner playing the guest with the real agent (no libkrun, no VM)', () => {
+  let agent: string;
+  beforeAll(async () => {
+    agent = await buildHostAgent(join(fx.dir, 'agent'));
+  }, 120_000);
+
+  async function standIn(mode: string, overrides: Partial<VmSpec> = {}) {
+    const spec = await makeSpec(overrides);
+    const pidFile = join(spec.runDir, 'runner.pid');
+    const e = engine({ SMOLVM_LIBKRUN: fx.full, STANDIN_AGENT: agent, STANDIN_PIDFILE: pidFile, STANDIN_MODE: mode }, { runnerPath: standInRunner });
+    const pid = async (): Promise<number> => Number(await readFile(pidFile, 'utf8'));
+    return { spec, e, pid };
+  }
+
+  it('handshakes over the socket, runs a command, and shuts down: runner reaped, socket removed', async () => {
+    const { spec, e, pid } = await standIn('agent');
+    const vm = await e.boot(spec);
+    expect(vm.hello.agent).toMatch(/smolvm-agent/);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false); // no one else can connect once the agent has
+    await vm.connection.ping();
+    const proc = new GuestProcess(vm.connection, ['sh', '-c', 'echo through the channel'], { env: ['PATH=/usr/bin:/bin'], stdin: false });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    expect((await proc.exited).exitCode).toBe(0);
+    expect(out).toBe('through the channel\n');
+
+    expect(await vm.shutdown(5_000)).toEqual({ code: 0, signal: null });
+    expect(alive(await pid())).toBe(false);
+    expect(vm.pid).toBe(await pid());
+  });
+
+  it('hands the raw channel over: a new protocol owner talks to the same agent', async () => {
+    const { spec, e } = await standIn('agent');
+    const vm = await e.boot(spec);
+    const raw = vm.takeChannel();
+    await expect(vm.connection.ping()).rejects.toThrow(/handed to another owner/);
+    const owner = new AgentConnection({ send: (b) => void raw.write(b) });
+    raw.onData((d) => owner.receive(d));
+    await owner.ping();
+    const closed = new Promise<void>((r) => raw.onClose(r));
+    owner.shutdown();
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    await closed;
+  });
+
+  it('kill() ends the runner at once', async () => {
+    const { spec, e, pid } = await standIn('agent');
+    const vm = await e.boot(spec);
+    vm.kill();
+    expect(await vm.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(alive(await pid())).toBe(false);
+    await expect(vm.connection.ping()).rejects.toThrow();
+  });
+
+  it('gives up when the agent never connects, and kills the runner', async () => {
+    const { spec, e, pid } = await standIn('hang', { bootTimeoutMs: 1_500 });
+    await writeFile(spec.consoleLog, 'kernel panic - not syncing\n');
+    const err = await bootError(e, spec);
+    expect(err.code).toBe('SMOLVM_ERR_BOOT_TIMEOUT');
+    expect(err.message).toBe('the guest agent did not connect to vsock port 1024 within 1500 ms');
+    expect(err.hint).toMatch(/kernel panic/);
+    expect(alive(await pid())).toBe(false);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('stops booting when the signal aborts', async () => {
+    const { spec, e, pid } = await standIn('hang');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('changed my mind')), 300);
+    await expect(e.boot(spec, { signal: ac.signal })).rejects.toThrow('changed my mind');
+    expect(alive(await pid())).toBe(false);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('reports a guest that drops the channel before the handshake by its exit', async () => {
+    const { spec, e, pid } = await standIn('connect-close');
+    const err = await bootError(e, spec);
+    expect(err.code).toBe('SMOLVM_ERR_BOOT_FAILED');
+    expect(err.message).toMatch(/ended before the guest agent was up \(status 0\)/);
+    expect(alive(await pid())).toBe(false);
+  });
+});

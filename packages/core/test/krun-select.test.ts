@@ -1,0 +1,173 @@
+// Engine selection and `doctor` with and without libkrun. libkrun is the stand-in library of
+// @smolvm/krun's contract tests (SMOLVM_LIBKRUN), and the hypervisor checks read a fake filesystem root,
+// so every case runs on any Linux host. Nothing boots.
+import { realpathSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { doctor, type DoctorReport } from '../src/doctor.js';
+import { chooseEngine, selectEngine } from '../src/select-engine.js';
+import { makeKrunFixtures, removeKrunFixtures, type KrunTestFixtures } from './krun-fixtures.js';
+
+let fx: KrunTestFixtures;
+beforeAll(async () => {
+  fx = await makeKrunFixtures();
+}, 60_000);
+afterAll(() => removeKrunFixtures(fx));
+
+const NO_LIBKRUN = '/nonexistent/libkrun.so.1';
+
+function checkOf(report: DoctorReport, name: string) {
+  const c = report.checks.find((x) => x.name === name);
+  if (!c) throw new Error(`doctor has no ${name} check`);
+  return c;
+}
+
+describe.runIf(process.platform === 'linux')('automatic engine choice (Linux)', () => {
+  it('picks libkrun when it loads and /dev/kvm is usable', () => {
+    const choice = chooseEngine({ SMOLVM_LIBKRUN: fx.full }, { root: fx.kvmRoot });
+    expect(choice.engine.name).toBe('libkrun');
+    expect(choice.reason).toBe('automatic: libkrun is usable');
+    expect(choice.krun?.library?.path).toBe(fx.full);
+    expect(selectEngine({ SMOLVM_LIBKRUN: fx.full }, { root: fx.kvmRoot }).name).toBe('libkrun');
+  });
+
+  it('falls back to QEMU without libkrun, and says why', () => {
+    const choice = chooseEngine({ SMOLVM_LIBKRUN: NO_LIBKRUN }, { root: fx.kvmRoot });
+    expect(choice.engine.name).toBe('qemu');
+    expect(choice.reason).toBe(`automatic: libkrun is not usable (SMOLVM_LIBKRUN (${NO_LIBKRUN}) does not exist.)`);
+    expect(choice.krun?.libraryError?.code).toBe('SMOLVM_ERR_KRUN_NOT_FOUND');
+  });
+
+  it.each([
+    ['a PVM nested hypervisor', 'pvmRoot', '/dev/kvm is a PVM nested hypervisor (kvm_pvm), which cannot run a standard guest kernel'],
+    ['no /dev/kvm', 'noKvmRoot', '/dev/kvm does not exist (no hardware virtualization)'],
+  ] as const)('falls back to QEMU with libkrun installed but %s, without loading libkrun', (_what, root, reason) => {
+    const choice = chooseEngine({ SMOLVM_LIBKRUN: fx.full }, { root: fx[root] });
+    expect(choice.engine.name).toBe('qemu');
+    expect(choice.reason).toBe(`automatic: libkrun needs a hypervisor (${reason})`);
+    expect(choice.krun).toBeUndefined();
+  });
+
+  it('counts SMOLVM_ACCEL=tcg as no hypervisor for libkrun', () => {
+    const choice = chooseEngine({ SMOLVM_LIBKRUN: fx.full, SMOLVM_ACCEL: 'tcg' }, { root: fx.kvmRoot });
+    expect(choice.engine.name).toBe('qemu');
+    expect(choice.reason).toBe('automatic: libkrun needs a hypervisor (forced by SMOLVM_ACCEL=tcg)');
+  });
+
+  it('falls back to QEMU on a libkrun that lacks the calls the engine makes, or is not libkrun', () => {
+    const minimal = chooseEngine({ SMOLVM_LIBKRUN: fx.minimal }, { root: fx.kvmRoot });
+    expect(minimal.engine.name).toBe('qemu');
+    expect(minimal.reason).toBe(`automatic: libkrun is not usable (${fx.minimal} lacks krun_add_disk2 or krun_add_disk, which the libkrun engine calls)`);
+    const noCore = chooseEngine({ SMOLVM_LIBKRUN: fx.noCore }, { root: fx.kvmRoot });
+    expect(noCore.engine.name).toBe('qemu');
+    expect(noCore.reason).toMatch(/not a usable libkrun \(not libkrun: lacks krun_create_ctx\)/);
+  });
+});
+
+describe('SMOLVM_ENGINE', () => {
+  it('forces QEMU even where libkrun is usable', () => {
+    const choice = chooseEngine({ SMOLVM_ENGINE: 'qemu', SMOLVM_LIBKRUN: fx.full }, { root: fx.kvmRoot });
+    expect(choice).toMatchObject({ reason: 'forced by SMOLVM_ENGINE=qemu', krun: undefined });
+    expect(choice.engine.name).toBe('qemu');
+  });
+
+  it('forces libkrun, whose check() then says why it cannot run', () => {
+    const missing = selectEngine({ SMOLVM_ENGINE: 'libkrun', SMOLVM_LIBKRUN: NO_LIBKRUN }, { root: fx.kvmRoot });
+    expect(missing.name).toBe('libkrun');
+    expect(() => missing.check()).toThrow(
+      expect.objectContaining({
+        code: 'SMOLVM_ERR_ENGINE_UNAVAILABLE',
+        message: `the libkrun engine cannot run on this host: SMOLVM_LIBKRUN (${NO_LIBKRUN}) does not exist.`,
+        hint: expect.stringMatching(/Point SMOLVM_LIBKRUN at an installed libkrun/),
+        cause: expect.objectContaining({ code: 'SMOLVM_ERR_KRUN_NOT_FOUND' }),
+      }),
+    );
+    const usable = selectEngine({ SMOLVM_ENGINE: 'libkrun', SMOLVM_LIBKRUN: fx.full }, { root: fx.kvmRoot });
+    expect(() => usable.check()).not.toThrow();
+  });
+
+  it.runIf(process.platform === 'linux')('forces libkrun without KVM: check() names the hypervisor problem', () => {
+    const e = selectEngine({ SMOLVM_ENGINE: 'libkrun', SMOLVM_LIBKRUN: fx.full }, { root: fx.pvmRoot });
+    expect(() => e.check()).toThrow(/the libkrun engine cannot run on this host: no usable hypervisor: \/dev\/kvm is a PVM nested hypervisor/);
+  });
+
+  it('refuses an unknown engine', () => {
+    expect(() => selectEngine({ SMOLVM_ENGINE: 'firecracker' })).toThrow(
+      expect.objectContaining({ code: 'SMOLVM_ERR_INVALID_OPTION', message: 'SMOLVM_ENGINE=firecracker is not an engine' }),
+    );
+  });
+});
+
+describe.runIf(process.platform === 'linux')('doctor', () => {
+  it('shows the libkrun in use: where, which version, which features, which hypervisor', async () => {
+    const file = realpathSync(fx.versioned);
+    // No QEMU on this PATH: not needed while libkrun is the engine.
+    const report = await doctor({ SMOLVM_LIBKRUN: fx.versioned, PATH: '/nonexistent' }, { root: fx.kvmRoot });
+    expect(checkOf(report, 'engine')).toEqual({ name: 'engine', ok: true, detail: 'libkrun (automatic: libkrun is usable)' });
+    expect(checkOf(report, 'libkrun')).toEqual({
+      name: 'libkrun',
+      ok: true,
+      detail: `${fx.versioned} -> ${file} (libkrun 1.19.0; features: net, blk, init-blob; hypervisor: /dev/kvm is usable)`,
+    });
+    expect(checkOf(report, 'qemu')).toMatchObject({ ok: true, detail: expect.stringMatching(/^not needed while the libkrun engine is used \(qemu-system-\w+ was not found on PATH\)$/) });
+  });
+
+  it('without libkrun: QEMU is the engine, and the libkrun line says what was missing and what to install', async () => {
+    const report = await doctor({ SMOLVM_LIBKRUN: NO_LIBKRUN }, { root: fx.kvmRoot });
+    expect(checkOf(report, 'engine')).toEqual({
+      name: 'engine',
+      ok: true,
+      detail: `qemu (automatic: libkrun is not usable (SMOLVM_LIBKRUN (${NO_LIBKRUN}) does not exist.))`,
+    });
+    expect(checkOf(report, 'libkrun')).toEqual({
+      name: 'libkrun',
+      ok: true,
+      detail: `not available: SMOLVM_LIBKRUN (${NO_LIBKRUN}) does not exist.; the QEMU engine is used instead`,
+      hint: expect.stringMatching(/dnf install libkrun libkrunfw/),
+    });
+  });
+
+  it('with libkrun but no usable KVM: QEMU is the engine, and the libkrun line shows the library and why not', async () => {
+    const report = await doctor({ SMOLVM_LIBKRUN: fx.full }, { root: fx.pvmRoot });
+    expect(checkOf(report, 'engine').detail).toBe(
+      'qemu (automatic: libkrun needs a hypervisor (/dev/kvm is a PVM nested hypervisor (kvm_pvm), which cannot run a standard guest kernel))',
+    );
+    expect(checkOf(report, 'libkrun')).toMatchObject({
+      ok: true,
+      detail:
+        `${fx.full} (version unknown (libkrun reports none; not in the file name); features: net, blk, init-blob; ` +
+        'no usable hypervisor: /dev/kvm is a PVM nested hypervisor (kvm_pvm), which cannot run a standard guest kernel); the QEMU engine is used instead',
+      hint: expect.stringMatching(/libkrun needs KVM/),
+    });
+  });
+
+  it('with an old libkrun: features inferred from its symbols (the stand-in exports the GPU, input and TEE calls), and what it lacks', async () => {
+    const report = await doctor({ SMOLVM_LIBKRUN: fx.minimal }, { root: fx.kvmRoot });
+    expect(checkOf(report, 'libkrun').detail).toBe(
+      `${fx.minimal} (version unknown (libkrun reports none; not in the file name); features: gpu, input, tee (inferred from its symbols); ` +
+        'lacks krun_add_disk2 or krun_add_disk; hypervisor: /dev/kvm is usable); the QEMU engine is used instead',
+    );
+  });
+
+  it('with SMOLVM_ENGINE=libkrun and no libkrun: the engine and libkrun checks fail, with what to do', async () => {
+    const report = await doctor({ SMOLVM_ENGINE: 'libkrun', SMOLVM_LIBKRUN: NO_LIBKRUN }, { root: fx.kvmRoot });
+    expect(report.ok).toBe(false);
+    expect(checkOf(report, 'engine')).toEqual({
+      name: 'engine',
+      ok: false,
+      detail: `the libkrun engine cannot run on this host: SMOLVM_LIBKRUN (${NO_LIBKRUN}) does not exist.`,
+      hint: expect.stringMatching(/Point SMOLVM_LIBKRUN at an installed libkrun/),
+    });
+    expect(checkOf(report, 'libkrun')).toMatchObject({ ok: false, detail: `not available: SMOLVM_LIBKRUN (${NO_LIBKRUN}) does not exist.` });
+  });
+
+  it('with SMOLVM_ENGINE=qemu: QEMU, and libkrun still described', async () => {
+    const report = await doctor({ SMOLVM_ENGINE: 'qemu', SMOLVM_LIBKRUN: fx.full }, { root: fx.kvmRoot });
+    expect(checkOf(report, 'engine').detail).toBe('qemu (forced by SMOLVM_ENGINE=qemu)');
+    expect(checkOf(report, 'libkrun')).toMatchObject({ ok: true, detail: expect.stringMatching(/^\/.*fake-libkrun-full\.so \(.*hypervisor: \/dev\/kvm is usable\)$/) });
+  });
+
+  it('with SMOLVM_ENGINE set to nonsense: the engine check fails', async () => {
+    const report = await doctor({ SMOLVM_ENGINE: 'firecracker', SMOLVM_LIBKRUN: NO_LIBKRUN }, { root: fx.kvmRoot });
+    expect(checkOf(report, 'engine')).toMatchObject({ ok: false, detail: 'SMOLVM_ENGINE=firecracker is not an engine', hint: 'Use qemu or libkrun, or unset it.' });
+  });
+});
