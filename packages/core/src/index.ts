@@ -37,3 +37,30 @@ export type { KrunHostOptions, KrunHypervisor, KrunLibraryInfo, KrunProbe } from
 export { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelCmdline, krunKernelFormat, krunVmSpec } from './krun-spec.js';
 export type { KrunVmSpecOptions } from './krun-spec.js';
 export { normalizeEnv } from './options.js';
+export {
+  SMOLFILE_NAME,
+  UnsupportedSettingError,
+  checkSmolfileFile,
+  findSmolfile,
+  formatSmolfileProblem,
+  loadMachineConfig,
+  notAppliedSettings,
+  runInitCommands,
+  smolfileCreateOptions,
+  smolfileRunOptions,
+} from './smolfile.js';
+export type {
+  LoadMachineConfigOptions,
+  LoadedMachineConfig,
+  NotAppliedSetting,
+  SmolfileCreateOptionsOptions,
+  SmolfileFileCheck,
+  SmolfileInit,
+  SmolfileMachineConfig,
+  SmolfileOverrides,
+  SmolfileRunOptions,
+  SmolfileRunOptionsOptions,
+  SmolfileSource,
+  SmolfileTarget,
+} from './smolfile.js';
+export type { SmolfileProblem } from '@smolvm/smolfile';

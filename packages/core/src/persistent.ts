@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, rmSync, existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildExt4Empty } from './disk.js';
 import { AgentConnection } from '@smolvm/protocol';
@@ -12,7 +12,12 @@ import { openStateStore, type MachineRecord, type MachineSpec, type StateStore }
 import { controlRequest, lineReader, type SupervisorStats, type SupervisorStatus } from './supervisor/control.js';
 import { FILE_NAMES, SOCKET_NAMES, runtimeDir } from './supervisor/paths.js';
 
-const supervisorMain = fileURLToPath(new URL('./supervisor/main.js', import.meta.url));
+// The supervisor runs as its own Node process from the built output. (When this module itself runs from
+// source, as under the test runner, the built copy next to src/ is used: `pnpm build` makes it.)
+const here = fileURLToPath(import.meta.url);
+const supervisorMain = here.endsWith('.ts')
+  ? join(dirname(here), '..', 'dist', 'supervisor', 'main.js')
+  : join(dirname(here), 'supervisor', 'main.js');
 
 export function withStore<T>(env: NodeJS.ProcessEnv, fn: (store: StateStore) => T): T {
   const store = openStateStore({ env });

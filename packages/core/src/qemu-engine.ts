@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentConnection, encodeFrame, type HelloInfo } from '@smolvm/protocol';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
@@ -98,6 +98,8 @@ export class QemuEngine implements Engine {
     const socketPath = join(spec.runDir, 'agent.sock');
 
     // We listen and QEMU connects, so there is no window where QEMU's socket exists but is not accepting.
+    // A restart reuses the run dir: a socket file left by the previous VM would make listen() fail.
+    await rm(socketPath, { force: true });
     const server: Server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -96,10 +96,23 @@ class Supervisor {
     const link: { client?: ReturnType<AgentRelay['attach']> } = {};
     const conn = new AgentConnection({ send: (b) => link.client!.receive(b) });
     link.client = relay.attach((b) => conn.receive(b), () => conn.close());
-    await conn.handshake();
-    this.running = { launched, relay, conn };
-    void vm.exited.then((x) => this.onVmExit(`${x.signal ?? `exit code ${x.code}`}`));
-    await this.runInit(conn);
+    const running: Running = { launched, relay, conn };
+    this.running = running;
+    // Only the current VM's exit counts: a VM we replaced or gave up on must not trigger another restart.
+    void vm.exited.then((x) => {
+      if (this.running === running) void this.onVmExit(`${x.signal ?? `exit code ${x.code}`}`);
+    });
+    try {
+      await conn.handshake();
+      await this.runInit(conn);
+    } catch (e) {
+      this.running = undefined;
+      relay.closeAll('start failed');
+      vm.kill();
+      await vm.exited;
+      await launched.cleanup();
+      throw e;
+    }
     this.startHealthChecks();
   }
 
@@ -293,8 +306,9 @@ class Supervisor {
     await new Promise((res) => setTimeout(res, delay));
     if (this.stopping) return;
     try {
+      // The record stays `running` across a restart; the count is recorded when the machine stops.
       await this.bootVm();
-      this.store.setState(this.rec.name, 'running', { restartCount: this.restartCount });
+      log(`restarted (restart ${this.restartCount})`);
     } catch (e) {
       log(`restart failed: ${(e as Error).message}`);
       void this.onVmExit('restart failed');
@@ -319,8 +333,9 @@ async function main(): Promise<void> {
   } catch (e) {
     const err = e as SmolvmError;
     log(`start failed: ${err.message}`);
-    report({ error: { code: err.code ?? ErrorCode.MACHINE_START_FAILED, message: err.message, hint: err.hint } });
+    // Clean up and record `failed` first, so whoever waits for the answer sees the final state.
     await sup.stop(`start failed: ${err.message}`, 5_000, 'failed').catch(() => {});
+    report({ error: { code: err.code ?? ErrorCode.MACHINE_START_FAILED, message: err.message, hint: err.hint } });
     process.exitCode = 1;
   }
 }
