@@ -24,6 +24,7 @@ export const config = tseslint.config(
         AbortSignal: 'readonly',
         TextEncoder: 'readonly',
         TextDecoder: 'readonly',
+        performance: 'readonly',
       },
     },
     rules: {
