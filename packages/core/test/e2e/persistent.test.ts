@@ -171,6 +171,35 @@ describe('persistent machines', () => {
     await p.stop();
   }, T);
 
+  it('applies health checks: healthy when they pass; restarts, then gives up, when they fail', async () => {
+    await Machine.create('healthy', { memoryMiB: 256, storageGiB: 1, health: { exec: ['true'], intervalMs: 300, retries: 2 }, hostEnv: env });
+    const ok = await get('healthy');
+    await ok.start();
+    await waitFor('a passing health check', async () => ((await ok.inspect()).status?.healthy === true ? true : undefined));
+    await ok.stop();
+
+    await Machine.create('sickly', {
+      memoryMiB: 256,
+      storageGiB: 1,
+      health: { exec: ['sh', '-c', 'exit 1'], intervalMs: 300, retries: 2 },
+      restartPolicy: 'on-failure',
+      restartMaxRetries: 1,
+      hostEnv: env,
+    });
+    const bad = await get('sickly');
+    await bad.start();
+    const failed = await waitFor(
+      'the machine to give up',
+      async () => {
+        const i = await bad.inspect();
+        return i.state === 'failed' ? i : undefined;
+      },
+      60_000,
+    );
+    expect(failed.lastExitReason).toMatch(/gave up after 1 restarts/);
+    expect(failed.restartCount).toBe(1);
+  }, T);
+
   it('says why start fails when an init command fails, and leaves the machine stopped', async () => {
     await Machine.create('badinit', { memoryMiB: 256, storageGiB: 1, init: ['echo boom >&2; exit 9'], hostEnv: env });
     const m = await get('badinit');
