@@ -4,6 +4,8 @@
  *   smolvm-agent                  as PID 1: mount, set up the workload root, find the channel, serve
  *   smolvm-agent --stdio [-v]     test mode: serve on fd 0 (in) / fd 1 (out), no PID 1 setup
  *   smolvm-agent --fd N [-v]      test mode: serve on fd N
+ *   ... --root DIR                test mode: file operations resolve inside DIR (default /)
+ *   ... --no-tmpfile              test mode: FS_WRITE never uses O_TMPFILE
  *   smolvm-agent --version
  *
  * Kernel command line (VM mode), every option optional:
@@ -18,6 +20,7 @@
  *   smolvm.verbose=1              log every frame on the console
  */
 #define _GNU_SOURCE
+#include "fs.h"
 #include "session.h"
 
 #include <dirent.h>
@@ -36,9 +39,25 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* <linux/vm_sockets.h> is not in every libc's include path (musl-gcc's is libc only). */
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+struct smol_sockaddr_vm {
+    sa_family_t svm_family;
+    unsigned short svm_reserved1;
+    unsigned int svm_port;
+    unsigned int svm_cid;
+    unsigned char svm_zero[sizeof(struct sockaddr) - sizeof(sa_family_t) - sizeof(unsigned short) -
+                           2 * sizeof(unsigned int)];
+};
+#define SMOL_VMADDR_CID_HOST 2u
 
 #define BASE_DIR "/smolvm/base"
 #define RW_DIR "/smolvm/rw"
@@ -46,6 +65,7 @@
 #define CHANNEL_NAME "smolvm.agent"
 #define DEVICE_WAIT_MS 5000
 #define HOST_CONNECT_WAIT_MS 60000
+#define VSOCK_CONNECT_WAIT_MS 5000
 
 struct vm_options {
     char root[256];
@@ -53,6 +73,7 @@ struct vm_options {
     char rootrw[256];
     char hostname[65];
     char channel[256];
+    unsigned vsock_port; /* smolvm.vsock=PORT: connect to the host over vsock instead; 0 = off */
     int poweroff; /* RB_POWER_OFF instead of RB_AUTOBOOT */
     int verbose;
 };
@@ -170,6 +191,13 @@ static void read_cmdline(void) {
         else if (strcmp(key, "rootrw") == 0) set_opt(opts.rootrw, sizeof opts.rootrw, val);
         else if (strcmp(key, "hostname") == 0) set_opt(opts.hostname, sizeof opts.hostname, val);
         else if (strcmp(key, "channel") == 0) set_opt(opts.channel, sizeof opts.channel, val);
+        else if (strcmp(key, "vsock") == 0) {
+            char *end;
+            unsigned long port = strtoul(val, &end, 10);
+            if (*val == 0 || *end != 0 || port == 0 || port > 0xffffffffUL)
+                vm_fail("smolvm.vsock=%s: expected a port number", val);
+            opts.vsock_port = (unsigned)port;
+        }
         else if (strcmp(key, "halt") == 0) opts.poweroff = strcmp(val, "poweroff") == 0;
         else if (strcmp(key, "verbose") == 0) opts.verbose = strcmp(val, "0") != 0;
         else say("ignoring unknown kernel option smolvm.%s", key);
@@ -296,6 +324,70 @@ static int open_channel(void) {
     return fd;
 }
 
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Connects a stream socket, retrying for up to `wait_ms` (the host side may not listen yet, or the
+ * transport may still be coming up). Returns the fd, or -1 with a message in `err`.
+ */
+static int connect_retry(int family, const struct sockaddr *sa, socklen_t len, int wait_ms, char *err,
+                         size_t errlen) {
+    int64_t deadline = mono_ms() + wait_ms;
+    int last = 0, attempts = 0;
+    for (;;) {
+        attempts++;
+        int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            int rc;
+            do rc = connect(fd, sa, len);
+            while (rc < 0 && errno == EINTR);
+            if (rc == 0) return fd;
+            last = errno;
+            close(fd);
+        } else {
+            last = errno;
+        }
+        if (mono_ms() >= deadline) {
+            snprintf(err, errlen, "%s (%d attempts in %d ms)", strerror(last), attempts, wait_ms);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+}
+
+/* smolvm.vsock=PORT: the host (libkrun maps the port to a unix socket) listens on CID 2. */
+static int open_vsock(unsigned port) {
+    struct smol_sockaddr_vm sa;
+    memset(&sa, 0, sizeof sa);
+    sa.svm_family = AF_VSOCK;
+    sa.svm_port = port;
+    sa.svm_cid = SMOL_VMADDR_CID_HOST;
+    char err[256];
+    int fd = connect_retry(AF_VSOCK, (const struct sockaddr *)&sa, sizeof sa, VSOCK_CONNECT_WAIT_MS, err,
+                           sizeof err);
+    if (fd < 0) vm_fail("cannot connect to the host over vsock (CID 2, port %u): %s", port, err);
+    if (opts.verbose) say("serving on vsock port %u", port);
+    return fd;
+}
+
+/*
+ * SCHED_BATCH: a woken agent does not preempt the running task. With one vCPU, a workload that writes
+ * output in small pieces would otherwise wake the agent for every piece (a 4 KiB read, a 4 KiB frame, a
+ * virtqueue kick each); now it runs on until its pipe fills or its time slice ends, and the agent then
+ * reads 64 KiB at a time. Idle-CPU wakeups are not delayed. Workloads get SCHED_OTHER back (exec.c).
+ */
+static void batch_scheduling(void) {
+    struct {
+        int sched_priority;
+    } sp = {0};
+    if (syscall(SYS_sched_setscheduler, 0, 3 /* SCHED_BATCH */, &sp) < 0)
+        say("SCHED_BATCH: %s (output may come in smaller frames)", strerror(errno));
+}
+
 static _Noreturn void vm_main(void) {
     umask(022);
     mkdir("/dev", 0755);
@@ -318,13 +410,14 @@ static _Noreturn void vm_main(void) {
     do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
     read_cmdline();
+    batch_scheduling();
 
     const char *root = setup_root();
     if (sethostname(opts.hostname, strlen(opts.hostname)) < 0)
         say("sethostname %s: %s", opts.hostname, strerror(errno));
     loopback_up();
 
-    int ch = open_channel();
+    int ch = opts.vsock_port ? open_vsock(opts.vsock_port) : open_channel();
     struct session_config cfg = {.in_fd = ch, .out_fd = ch, .exec_root = root, .verbose = opts.verbose};
     enum session_end end = session_run(&cfg);
     vm_halt(end == SESSION_FATAL, session_end_name(end));
@@ -332,15 +425,53 @@ static _Noreturn void vm_main(void) {
 
 /* ---- entry ---- */
 
+/* Test mode --connect: the same connect-and-retry as smolvm.vsock=, to a unix socket or any vsock CID. */
+static int test_connect(const char *spec) {
+    char err[256];
+    int fd = -1;
+    if (strncmp(spec, "unix:", 5) == 0) {
+        struct sockaddr_un sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        if (strlen(spec + 5) >= sizeof sa.sun_path) {
+            say("--connect %s: path too long", spec);
+            return -1;
+        }
+        strcpy(sa.sun_path, spec + 5);
+        fd = connect_retry(AF_UNIX, (const struct sockaddr *)&sa, sizeof sa, VSOCK_CONNECT_WAIT_MS, err,
+                           sizeof err);
+    } else {
+        unsigned cid, port;
+        char tail;
+        if (sscanf(spec, "vsock:%u:%u%c", &cid, &port, &tail) != 2) {
+            say("--connect %s: expected unix:PATH or vsock:CID:PORT", spec);
+            return -1;
+        }
+        struct smol_sockaddr_vm sa;
+        memset(&sa, 0, sizeof sa);
+        sa.svm_family = AF_VSOCK;
+        sa.svm_port = port;
+        sa.svm_cid = cid;
+        fd = connect_retry(AF_VSOCK, (const struct sockaddr *)&sa, sizeof sa, VSOCK_CONNECT_WAIT_MS, err,
+                           sizeof err);
+    }
+    if (fd < 0) say("--connect %s: %s", spec, err);
+    return fd;
+}
+
 static void usage(void) {
     dprintf(2, "usage: smolvm-agent                (as PID 1 in a smolvm microVM)\n"
                "       smolvm-agent --stdio [-v]   (serve the protocol on fd 0/1, for tests)\n"
                "       smolvm-agent --fd N [-v]    (serve the protocol on fd N, for tests)\n"
+               "           --root DIR              (test mode: file operations resolve inside DIR)\n"
+               "       smolvm-agent --connect unix:PATH|vsock:CID:PORT [-v]\n"
+               "                                   (connect, retrying for 5 s, and serve there)\n"
                "       smolvm-agent --version\n");
 }
 
 int main(int argc, char **argv) {
     int in_fd = -1, out_fd = -1, verbose = 0;
+    const char *fs_root = "/", *connect_to = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--stdio") == 0) {
             in_fd = 0;
@@ -353,6 +484,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
             in_fd = out_fd = (int)v;
+        } else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
+            connect_to = argv[++i];
+        } else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
+            fs_root = argv[++i];
+        } else if (strcmp(argv[i], "--no-tmpfile") == 0) {
+            fs_use_tmpfile = 0; /* tests: FS_WRITE uses a named temporary file, as on overlayfs */
         } else if (strcmp(argv[i], "-v") == 0) {
             verbose = 1;
         } else if (strcmp(argv[i], "--version") == 0) {
@@ -383,6 +520,10 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
+    if (connect_to && in_fd < 0) {
+        in_fd = out_fd = test_connect(connect_to);
+        if (in_fd < 0) return 1;
+    }
     if (in_fd < 0) {
         if (getpid() != 1) {
             dprintf(2, "smolvm-agent: not PID 1; use --stdio or --fd N to serve the protocol in a test\n");
@@ -402,7 +543,8 @@ int main(int argc, char **argv) {
     }
     if (in_fd > 2) fcntl(in_fd, F_SETFD, FD_CLOEXEC);
     int in_fl = fcntl(in_fd, F_GETFL), out_fl = fcntl(out_fd, F_GETFL);
-    struct session_config cfg = {.in_fd = in_fd, .out_fd = out_fd, .exec_root = NULL, .verbose = verbose};
+    struct session_config cfg = {
+        .in_fd = in_fd, .out_fd = out_fd, .exec_root = NULL, .fs_root = fs_root, .verbose = verbose};
     enum session_end end = session_run(&cfg);
     /* Give the fds back the way we found them (they may be a terminal shared with a shell). */
     if (in_fl >= 0) fcntl(in_fd, F_SETFL, in_fl);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -139,6 +140,13 @@ static _Noreturn void child_main(const struct exec_request *rq, pid_t parent, in
     for (int sig = 1; sig < 65; sig++) {
         if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
     }
+
+    /* The agent may run SCHED_BATCH (agent.c); the workload gets the normal policy. Raw syscall: musl's
+       sched_setscheduler is a stub that returns ENOSYS. */
+    struct {
+        int sched_priority;
+    } sp = {0};
+    syscall(SYS_sched_setscheduler, 0, 0 /* SCHED_OTHER */, &sp);
 
     if (setsid() < 0) child_fail_setup(report_fd, errno, "%s", "setsid");
     if (rq->tty && ioctl(out_src, TIOCSCTTY, 0) < 0)

@@ -41,6 +41,14 @@ const char *smol_type_name(uint8_t type) {
     case SMOL_RESIZE: return "RESIZE";
     case SMOL_EXIT: return "EXIT";
     case SMOL_ERROR: return "ERROR";
+    case SMOL_FS_WRITE: return "FS_WRITE";
+    case SMOL_FS_READ: return "FS_READ";
+    case SMOL_FS_STAT: return "FS_STAT";
+    case SMOL_FS_LIST: return "FS_LIST";
+    case SMOL_FS_MKDIR: return "FS_MKDIR";
+    case SMOL_FS_REMOVE: return "FS_REMOVE";
+    case SMOL_FS_DONE: return "FS_DONE";
+    case SMOL_FS_ENTRY: return "FS_ENTRY";
     default: return NULL;
     }
 }
@@ -229,6 +237,48 @@ enum smol_status smol_decode_payload(const struct smol_header *h, const uint8_t 
         TRY(rd_u32(&r, &f->u.error.code));
         TRY(rd_str(&r, &f->u.error.message));
         break;
+    case SMOL_FS_WRITE:
+    case SMOL_FS_MKDIR:
+        TRY(rd_u32(&r, &f->u.fs.mode));
+        if (f->u.fs.mode > SMOL_FS_MAX_MODE) return SMOL_E_LIMIT;
+        TRY(rd_u32(&r, &f->u.fs.flags));
+        if (f->u.fs.flags & ~SMOL_FS_KNOWN_FLAGS) return SMOL_E_BAD_FLAGS;
+        TRY(rd_str(&r, &f->u.fs.path));
+        break;
+    case SMOL_FS_READ:
+        TRY(rd_u32(&r, &f->u.fs.window));
+        if (f->u.fs.window == 0) return SMOL_E_LIMIT;
+        TRY(rd_str(&r, &f->u.fs.path));
+        break;
+    case SMOL_FS_STAT:
+    case SMOL_FS_LIST:
+        TRY(rd_str(&r, &f->u.fs.path));
+        break;
+    case SMOL_FS_REMOVE:
+        TRY(rd_u32(&r, &f->u.fs.flags));
+        if (f->u.fs.flags & ~SMOL_FS_KNOWN_FLAGS) return SMOL_E_BAD_FLAGS;
+        TRY(rd_str(&r, &f->u.fs.path));
+        break;
+    case SMOL_FS_DONE:
+        TRY(rd_u32(&r, &f->u.fs_done.err));
+        TRY(rd_str(&r, &f->u.fs_done.message));
+        break;
+    case SMOL_FS_ENTRY: {
+        uint64_t mtime;
+        TRY(rd_u8(&r, &f->u.fs_entry.kind));
+        if (f->u.fs_entry.kind < SMOL_KIND_FILE || f->u.fs_entry.kind > SMOL_KIND_SOCK)
+            return SMOL_E_LIMIT;
+        TRY(rd_u32(&r, &f->u.fs_entry.mode));
+        if (f->u.fs_entry.mode > SMOL_FS_MAX_MODE) return SMOL_E_LIMIT;
+        TRY(rd_u32(&r, &f->u.fs_entry.uid));
+        TRY(rd_u32(&r, &f->u.fs_entry.gid));
+        TRY(rd_u64(&r, &f->u.fs_entry.size));
+        TRY(rd_u64(&r, &mtime));
+        f->u.fs_entry.mtime = (int64_t)mtime; /* two's complement */
+        TRY(rd_str(&r, &f->u.fs_entry.name));
+        TRY(rd_str(&r, &f->u.fs_entry.target));
+        break;
+    }
     default:
         return SMOL_E_UNKNOWN_TYPE;
     }
@@ -292,6 +342,33 @@ static size_t payload_size(const struct smol_frame *f) {
     case SMOL_ERROR:
         if (f->u.error.message.len > SMOL_MAX_STR) return SIZE_MAX;
         return 4 + 4 + (size_t)f->u.error.message.len;
+    case SMOL_FS_WRITE:
+    case SMOL_FS_MKDIR:
+        if (f->u.fs.mode > SMOL_FS_MAX_MODE || (f->u.fs.flags & ~SMOL_FS_KNOWN_FLAGS) ||
+            f->u.fs.path.len > SMOL_MAX_STR)
+            return SIZE_MAX;
+        return 4 + 4 + 4 + (size_t)f->u.fs.path.len;
+    case SMOL_FS_READ:
+        if (f->u.fs.window == 0 || f->u.fs.path.len > SMOL_MAX_STR) return SIZE_MAX;
+        return 4 + 4 + (size_t)f->u.fs.path.len;
+    case SMOL_FS_STAT:
+    case SMOL_FS_LIST:
+        if (f->u.fs.path.len > SMOL_MAX_STR) return SIZE_MAX;
+        return 4 + (size_t)f->u.fs.path.len;
+    case SMOL_FS_REMOVE:
+        if ((f->u.fs.flags & ~SMOL_FS_KNOWN_FLAGS) || f->u.fs.path.len > SMOL_MAX_STR)
+            return SIZE_MAX;
+        return 4 + 4 + (size_t)f->u.fs.path.len;
+    case SMOL_FS_DONE:
+        if (f->u.fs_done.message.len > SMOL_MAX_STR) return SIZE_MAX;
+        return 4 + 4 + (size_t)f->u.fs_done.message.len;
+    case SMOL_FS_ENTRY:
+        if (f->u.fs_entry.kind < SMOL_KIND_FILE || f->u.fs_entry.kind > SMOL_KIND_SOCK ||
+            f->u.fs_entry.mode > SMOL_FS_MAX_MODE || f->u.fs_entry.name.len > SMOL_MAX_STR ||
+            f->u.fs_entry.target.len > SMOL_MAX_STR)
+            return SIZE_MAX;
+        return 1 + 4 + 4 + 4 + 8 + 8 + 4 + (size_t)f->u.fs_entry.name.len + 4 +
+               (size_t)f->u.fs_entry.target.len;
     default: return SIZE_MAX;
     }
 }
@@ -317,6 +394,10 @@ static void wr_u16(struct wr *w, uint16_t v) {
 static void wr_u32(struct wr *w, uint32_t v) {
     put32(w->p, v);
     w->p += 4;
+}
+static void wr_u64(struct wr *w, uint64_t v) {
+    wr_u32(w, (uint32_t)(v >> 32));
+    wr_u32(w, (uint32_t)v);
 }
 static void wr_bytes(struct wr *w, const uint8_t *p, size_t n) {
     if (n) memcpy(w->p, p, n);
@@ -386,6 +467,36 @@ size_t smol_encode(const struct smol_frame *f, uint8_t *out, size_t cap) {
     case SMOL_ERROR:
         wr_u32(&w, f->u.error.code);
         wr_str(&w, f->u.error.message);
+        break;
+    case SMOL_FS_WRITE:
+    case SMOL_FS_MKDIR:
+        wr_u32(&w, f->u.fs.mode);
+        wr_u32(&w, f->u.fs.flags);
+        wr_str(&w, f->u.fs.path);
+        break;
+    case SMOL_FS_READ:
+        wr_u32(&w, f->u.fs.window);
+        wr_str(&w, f->u.fs.path);
+        break;
+    case SMOL_FS_STAT:
+    case SMOL_FS_LIST: wr_str(&w, f->u.fs.path); break;
+    case SMOL_FS_REMOVE:
+        wr_u32(&w, f->u.fs.flags);
+        wr_str(&w, f->u.fs.path);
+        break;
+    case SMOL_FS_DONE:
+        wr_u32(&w, f->u.fs_done.err);
+        wr_str(&w, f->u.fs_done.message);
+        break;
+    case SMOL_FS_ENTRY:
+        wr_u8(&w, f->u.fs_entry.kind);
+        wr_u32(&w, f->u.fs_entry.mode);
+        wr_u32(&w, f->u.fs_entry.uid);
+        wr_u32(&w, f->u.fs_entry.gid);
+        wr_u64(&w, f->u.fs_entry.size);
+        wr_u64(&w, (uint64_t)f->u.fs_entry.mtime);
+        wr_str(&w, f->u.fs_entry.name);
+        wr_str(&w, f->u.fs_entry.target);
         break;
     default: return 0;
     }
@@ -516,6 +627,37 @@ char *smol_describe(const struct smol_frame *f) {
     case SMOL_ERROR:
         sb_printf(&b, " code=%" PRIu32 " message=", f->u.error.code);
         sb_jstr(&b, f->u.error.message.ptr, f->u.error.message.len);
+        break;
+    case SMOL_FS_WRITE:
+    case SMOL_FS_MKDIR:
+        sb_printf(&b, " mode=%" PRIu32 " flags=0x%" PRIx32 " path=", f->u.fs.mode, f->u.fs.flags);
+        sb_jstr(&b, f->u.fs.path.ptr, f->u.fs.path.len);
+        break;
+    case SMOL_FS_READ:
+        sb_printf(&b, " window=%" PRIu32 " path=", f->u.fs.window);
+        sb_jstr(&b, f->u.fs.path.ptr, f->u.fs.path.len);
+        break;
+    case SMOL_FS_STAT:
+    case SMOL_FS_LIST:
+        sb_put(&b, " path=", 6);
+        sb_jstr(&b, f->u.fs.path.ptr, f->u.fs.path.len);
+        break;
+    case SMOL_FS_REMOVE:
+        sb_printf(&b, " flags=0x%" PRIx32 " path=", f->u.fs.flags);
+        sb_jstr(&b, f->u.fs.path.ptr, f->u.fs.path.len);
+        break;
+    case SMOL_FS_DONE:
+        sb_printf(&b, " errno=%" PRIu32 " message=", f->u.fs_done.err);
+        sb_jstr(&b, f->u.fs_done.message.ptr, f->u.fs_done.message.len);
+        break;
+    case SMOL_FS_ENTRY:
+        sb_printf(&b, " kind=%u mode=%" PRIu32 " uid=%" PRIu32 " gid=%" PRIu32, f->u.fs_entry.kind,
+                  f->u.fs_entry.mode, f->u.fs_entry.uid, f->u.fs_entry.gid);
+        sb_printf(&b, " size=%" PRIu64 " mtime=%" PRId64 " name=", f->u.fs_entry.size,
+                  f->u.fs_entry.mtime);
+        sb_jstr(&b, f->u.fs_entry.name.ptr, f->u.fs_entry.name.len);
+        sb_put(&b, " target=", 8);
+        sb_jstr(&b, f->u.fs_entry.target.ptr, f->u.fs_entry.target.len);
         break;
     default: break;
     }

@@ -25,11 +25,30 @@
 #define SMOL_CAP_TTY 0x1u
 #define SMOL_CAP_SIGNALS 0x2u
 #define SMOL_CAP_FLOW_CONTROL 0x4u
-#define SMOL_CAPS_V1 (SMOL_CAP_TTY | SMOL_CAP_SIGNALS | SMOL_CAP_FLOW_CONTROL)
+#define SMOL_CAP_FILES 0x8u
+#define SMOL_CAPS_V1 (SMOL_CAP_TTY | SMOL_CAP_SIGNALS | SMOL_CAP_FLOW_CONTROL | SMOL_CAP_FILES)
 
 #define SMOL_EXEC_TTY 0x1u
 #define SMOL_EXEC_STDIN 0x2u
 #define SMOL_EXEC_KNOWN_FLAGS (SMOL_EXEC_TTY | SMOL_EXEC_STDIN)
+
+/* File operations: FS_WRITE MKDIRS, FS_MKDIR PARENTS, FS_REMOVE RECURSIVE (all bit 0). */
+#define SMOL_FS_MKDIRS 0x1u
+#define SMOL_FS_PARENTS 0x1u
+#define SMOL_FS_RECURSIVE 0x1u
+#define SMOL_FS_KNOWN_FLAGS 0x1u
+#define SMOL_FS_MAX_MODE 07777u
+
+/* FS_ENTRY.kind */
+enum smol_fs_kind {
+    SMOL_KIND_FILE = 1,
+    SMOL_KIND_DIR = 2,
+    SMOL_KIND_SYMLINK = 3,
+    SMOL_KIND_CHR = 4,
+    SMOL_KIND_BLK = 5,
+    SMOL_KIND_FIFO = 6,
+    SMOL_KIND_SOCK = 7,
+};
 
 enum smol_type {
     SMOL_HELLO = 0x01,
@@ -46,6 +65,14 @@ enum smol_type {
     SMOL_RESIZE = 0x16,
     SMOL_EXIT = 0x17,
     SMOL_ERROR = 0x1f,
+    SMOL_FS_WRITE = 0x20,
+    SMOL_FS_READ = 0x21,
+    SMOL_FS_STAT = 0x22,
+    SMOL_FS_LIST = 0x23,
+    SMOL_FS_MKDIR = 0x24,
+    SMOL_FS_REMOVE = 0x25,
+    SMOL_FS_DONE = 0x26,
+    SMOL_FS_ENTRY = 0x27,
 };
 
 /* ERROR.code values. */
@@ -135,6 +162,23 @@ struct smol_frame {
             uint32_t code;
             struct smol_bytes message;
         } error;
+        /* FS_WRITE (mode, flags, path), FS_READ (window, path), FS_STAT and FS_LIST (path),
+           FS_MKDIR (mode, flags, path), FS_REMOVE (flags, path); unused fields are 0. */
+        struct {
+            uint32_t mode, flags, window;
+            struct smol_bytes path;
+        } fs;
+        struct {
+            uint32_t err; /* errno */
+            struct smol_bytes message;
+        } fs_done;
+        struct {
+            uint8_t kind;
+            uint32_t mode, uid, gid;
+            uint64_t size;
+            int64_t mtime;
+            struct smol_bytes name, target;
+        } fs_entry;
     } u;
 };
 

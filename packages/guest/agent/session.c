@@ -14,6 +14,7 @@
 #include "session.h"
 
 #include "exec.h"
+#include "fs.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -37,9 +40,24 @@
 #define OUTQ_CAP (OUTQ_HWM + (1u << 20))              /* room for what one step can add past HWM */
 #define CLOSE_FLUSH_MS 3000                           /* how long to try to flush when closing */
 #define CREDIT_MAX ((uint64_t)1 << 62)
+#define READ_FRAMES 4 /* data frames one readv() of a process's output may fill (256 KiB) */
+
+enum stream_kind { SK_EXEC, SK_FS_WRITE, SK_FS_READ, SK_FS_LIST, SK_FS_REMOVE };
+
+/* State of a file operation that outlives its request frame. */
+struct fs_stream {
+    char path[FS_PATH_MAX]; /* as requested, for messages */
+    union {
+        struct fs_writer w;  /* FS_WRITE */
+        struct fs_lister l;  /* FS_LIST */
+        struct fs_remover r; /* FS_REMOVE (recursive) */
+    } u;
+};
 
 struct stream {
     uint32_t id;
+    int kind;              /* enum stream_kind */
+    struct fs_stream *fs;  /* file operations only; FS_READ reads its file through out_fd */
     pid_t pid;
     int tty;
     int dead; /* ended (EXIT or ERROR sent); freed by sweep() */
@@ -70,7 +88,21 @@ static struct {
     int closing;
     enum session_end end;
     int64_t close_deadline_ms;
-    uint8_t scratch[SMOL_MAX_DATA];
+    int rootfd; /* file operations resolve in here; a negative errno when it could not be opened */
+    /*
+     * Zero-copy output (splice_output): a data frame whose header is in the output queue just before
+     * `at` and whose `left` payload bytes wait in the agent's own pipe spl_pipe, to be splice()d into
+     * the channel once the queue up to `at` is written. One at a time; the queue after `at` holds later
+     * frames.
+     */
+    int can_splice;
+    int spl_pipe[2];
+    struct {
+        int active;
+        size_t at;
+        uint32_t left;
+    } spl;
+    struct fs_entry entry;
 } S;
 
 const char *session_end_name(enum session_end e) {
@@ -113,6 +145,18 @@ static void log_frame(const char *dir, const struct smol_frame *f) {
 
 static size_t outq_len(void) { return S.out_tail - S.out_head; }
 
+/* Room for n more bytes at the tail of the output queue (compacting it if needed), or NULL. */
+static uint8_t *outq_reserve(size_t n) {
+    if (OUTQ_CAP - S.out_tail < n && S.out_head > 0) {
+        memmove(S.out_buf, S.out_buf + S.out_head, outq_len());
+        S.out_tail -= S.out_head;
+        if (S.spl.active) S.spl.at -= S.out_head;
+        S.out_head = 0;
+    }
+    if (OUTQ_CAP - S.out_tail < n) return NULL;
+    return S.out_buf + S.out_tail;
+}
+
 static void send_frame(const struct smol_frame *f) {
     size_t n = smol_encoded_size(f);
     if (n == 0) {
@@ -120,18 +164,28 @@ static void send_frame(const struct smol_frame *f) {
         return;
     }
     if (S.out_dead) return;
-    if (OUTQ_CAP - S.out_tail < n) {
-        memmove(S.out_buf, S.out_buf + S.out_head, outq_len());
-        S.out_tail -= S.out_head;
-        S.out_head = 0;
-    }
-    if (OUTQ_CAP - S.out_tail < n) {
+    if (!outq_reserve(n)) {
         /* Cannot happen: every producer checks OUTQ_HWM first. Never grow without bound. */
         logf_("internal error: output queue full, dropping a %s frame", smol_type_name(f->type));
         return;
     }
     log_frame(">", f);
     S.out_tail += smol_encode(f, S.out_buf + S.out_tail, OUTQ_CAP - S.out_tail);
+}
+
+/* A data frame's header, written in place (the payload was read into the queue right behind it). */
+static void put_data_header(uint8_t *p, uint8_t type, uint32_t stream, uint32_t len) {
+    p[0] = (uint8_t)(len >> 24);
+    p[1] = (uint8_t)(len >> 16);
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+    p[4] = type;
+    p[5] = 0;
+    p[6] = p[7] = 0;
+    p[8] = (uint8_t)(stream >> 24);
+    p[9] = (uint8_t)(stream >> 16);
+    p[10] = (uint8_t)(stream >> 8);
+    p[11] = (uint8_t)stream;
 }
 
 static void send_error(uint32_t stream, uint32_t code, const char *fmt, ...) {
@@ -161,23 +215,89 @@ static void begin_close(enum session_end why) {
     S.close_deadline_ms = now_ms() + CLOSE_FLUSH_MS;
 }
 
+static int out_pending(void) { return outq_len() > 0 || S.spl.active; }
+
+static void spl_done(void) { S.spl.active = 0; }
+
+static void channel_failed(const char *what) {
+    /* The host went away: nothing more can be said to it. */
+    if (S.cfg->verbose) logf_("channel %s failed: %s", what, strerror(errno));
+    S.out_dead = 1;
+    begin_close(SESSION_EOF);
+}
+
+/*
+ * The channel cannot splice (EINVAL): read the pending payload from the agent's pipe into its place in
+ * the queue, and send everything by write() from now on.
+ */
+static void spl_fallback(void) {
+    S.can_splice = 0;
+    uint32_t k = S.spl.left;
+    if (!outq_reserve(k)) {
+        logf_("internal error: no room to fall back from splice");
+        S.out_dead = 1;
+        begin_close(SESSION_FATAL);
+        return;
+    }
+    uint8_t *at = S.out_buf + S.spl.at;
+    memmove(at + k, at, S.out_tail - S.spl.at);
+    size_t got = 0;
+    while (got < k) {
+        ssize_t r = read(S.spl_pipe[0], at + got, k - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (got < k) {
+        logf_("internal error: %u bytes announced, %zu read", k, got);
+        S.out_dead = 1;
+        begin_close(SESSION_FATAL);
+        return;
+    }
+    S.out_tail += k;
+    spl_done();
+}
+
 static void flush_out(void) {
-    while (outq_len() > 0 && !S.out_dead) {
-        ssize_t w = write(S.cfg->out_fd, S.out_buf + S.out_head, outq_len());
-        if (w > 0) {
-            S.out_head += (size_t)w;
-        } else if (w < 0 && errno == EINTR) {
+    while (out_pending() && !S.out_dead) {
+        size_t end = S.spl.active ? S.spl.at : S.out_tail;
+        if (S.out_head < end) {
+            ssize_t w = write(S.cfg->out_fd, S.out_buf + S.out_head, end - S.out_head);
+            if (w > 0) S.out_head += (size_t)w;
+            else if (w < 0 && errno == EINTR) continue;
+            else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            else channel_failed("write");
             continue;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
-        } else {
-            /* The host went away: nothing more can be said to it. */
-            if (S.cfg->verbose) logf_("channel write failed: %s", strerror(errno));
+        }
+        if (!S.spl.active) break;
+        /* All of the pipe's content, always: virtio_console (Linux 6.1) sizes its scatterlist by the
+           pipe's occupancy and hands the host zero-sized buffers when asked for less. */
+        ssize_t r = splice(S.spl_pipe[0], NULL, S.cfg->out_fd, NULL, S.spl.left,
+                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (r > 0) {
+            S.spl.left -= (uint32_t)r;
+            if (S.spl.left == 0) spl_done();
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break; /* the channel is full (the payload is in the pipe) */
+        } else if (r < 0 && errno == EINVAL) {
+            spl_fallback();
+        } else if (r == 0) {
+            /* Nothing moved although the pipe holds the payload (a virtio port returns 0 when the
+               virtqueue refused the buffer, after taking it from the pipe): the frame is lost. */
+            logf_("splice into the channel moved nothing; the byte stream is broken");
             S.out_dead = 1;
-            begin_close(SESSION_EOF);
+            begin_close(SESSION_FATAL);
+        } else {
+            channel_failed("splice");
         }
     }
-    if (outq_len() == 0 || S.out_dead) S.out_head = S.out_tail = 0;
+    if (S.out_dead && S.spl.active) spl_done();
+    if (outq_len() == 0 || S.out_dead) {
+        if (S.spl.active) S.spl.at -= S.out_head; /* 0: it is at the head */
+        S.out_head = S.out_tail = 0;
+    }
 }
 
 /* ---- streams ---- */
@@ -273,19 +393,91 @@ static void stdin_write(struct stream *s) {
     }
 }
 
+static void fs_finish(struct stream *s, int err, const char *path);
+
+/*
+ * Output from a process's pipe without copying it through the agent: the payload is spliced (page
+ * references move, no copy) from the process's pipe into the agent's own pipe, its header goes into the
+ * queue, and flush_out() splices the whole own pipe into the channel behind it (virtio_console hands the
+ * pages to the host without a copy). Returns 0 when it moved nothing (an empty pipe: EOF or a spurious
+ * wakeup, for the read path to find out), 1 otherwise.
+ */
+static int splice_output(struct stream *s, int fd, uint64_t *credit, uint8_t type) {
+    for (int i = 0; i < READ_FRAMES && *credit > 0 && !S.spl.active && !S.out_dead; i++) {
+        size_t want = *credit < SMOL_MAX_DATA ? (size_t)*credit : SMOL_MAX_DATA;
+        if (!outq_reserve(SMOL_HEADER_LEN)) return i > 0;
+        ssize_t r = splice(fd, NULL, S.spl_pipe[1], NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (r <= 0) {
+            if (r < 0 && errno == EINVAL) S.can_splice = 0; /* cannot happen between two pipes */
+            return i > 0;
+        }
+        uint32_t k = (uint32_t)r;
+        put_data_header(S.out_buf + S.out_tail, type, s->id, k);
+        S.out_tail += SMOL_HEADER_LEN;
+        S.spl.active = 1;
+        S.spl.at = S.out_tail;
+        S.spl.left = k;
+        *credit -= k;
+        if (S.cfg->verbose)
+            logf_("> %s stream=%" PRIu32 " fin=0 data=(%" PRIu32 " bytes, spliced)", smol_type_name(type),
+                  s->id, k);
+        flush_out(); /* usually sends it all at once; if not, the loop finishes it on POLLOUT */
+    }
+    return 1;
+}
+
 static void pump_output(struct stream *s, int fdno) {
     int *fd = fdno == 1 ? &s->out_fd : &s->err_fd;
     uint64_t *credit = fdno == 1 ? &s->credit_out : &s->credit_err;
     uint8_t type = fdno == 1 ? SMOL_STDOUT : SMOL_STDERR;
-    if (*fd < 0 || *credit == 0 || s->dead || (fdno == 1 && s->out_eof)) return;
-    size_t want = *credit < SMOL_MAX_DATA ? (size_t)*credit : SMOL_MAX_DATA;
-    ssize_t n = read(*fd, S.scratch, want);
+    if (*fd < 0 || *credit == 0 || s->dead || (fdno == 1 && s->out_eof) || S.out_dead) return;
+    if (S.can_splice && s->kind == SK_EXEC && !s->tty && !S.spl.active &&
+        splice_output(s, *fd, credit, type))
+        return;
+    /*
+     * Read straight into the output queue, up to READ_FRAMES frames in one readv: each iovec is the
+     * payload slot of one frame, with a gap for its header in front. Every frame but the last comes out
+     * full, so the frames are contiguous; only the headers are written afterwards.
+     */
+    const size_t slot = SMOL_HEADER_LEN + SMOL_MAX_DATA;
+    size_t want = *credit < READ_FRAMES * (uint64_t)SMOL_MAX_DATA ? (size_t)*credit
+                                                                  : READ_FRAMES * (size_t)SMOL_MAX_DATA;
+    int nf = (int)((want + SMOL_MAX_DATA - 1) / SMOL_MAX_DATA);
+    uint8_t *base = outq_reserve(want + (size_t)nf * SMOL_HEADER_LEN);
+    if (!base) return; /* cannot happen below OUTQ_HWM; try again when the queue drained */
+    struct iovec iov[READ_FRAMES];
+    size_t left = want;
+    for (int i = 0; i < nf; i++) {
+        iov[i].iov_base = base + (size_t)i * slot + SMOL_HEADER_LEN;
+        iov[i].iov_len = left < SMOL_MAX_DATA ? left : SMOL_MAX_DATA;
+        left -= iov[i].iov_len;
+    }
+    ssize_t n = readv(*fd, iov, nf);
     if (n > 0) {
-        send_data(s->id, type, S.scratch, (uint32_t)n, 0);
+        size_t rest = (size_t)n;
+        for (int i = 0; rest > 0; i++) {
+            uint32_t k = rest < SMOL_MAX_DATA ? (uint32_t)rest : SMOL_MAX_DATA;
+            uint8_t *h = base + (size_t)i * slot;
+            put_data_header(h, type, s->id, k);
+            if (S.cfg->verbose) {
+                struct smol_frame f = {.type = type, .stream = s->id};
+                f.u.data.ptr = h + SMOL_HEADER_LEN;
+                f.u.data.len = k;
+                log_frame(">", &f);
+            }
+            S.out_tail += SMOL_HEADER_LEN + k;
+            rest -= k;
+        }
         *credit -= (uint64_t)n;
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (s->kind == SK_FS_READ) {
+        /* The whole file was sent (FIN, then FS_DONE), or reading it failed (FS_DONE only). */
+        if (n == 0) send_data(s->id, type, NULL, 0, 1);
+        fs_finish(s, n == 0 ? 0 : errno, s->fs->path);
+        return;
+    }
     /* EOF; EIO is how a pty master says every slave fd is closed. */
     send_data(s->id, type, NULL, 0, 1);
     if (s->tty) {
@@ -301,10 +493,22 @@ static int output_done(const struct stream *s) {
     return (s->out_fd < 0 || s->out_eof) && s->err_fd < 0;
 }
 
+static void fs_release(struct stream *s) {
+    if (!s->fs) return;
+    switch (s->kind) {
+    case SK_FS_WRITE: fs_writer_discard(&s->fs->u.w); break; /* unlinks an uncommitted temp file */
+    case SK_FS_LIST: fs_lister_close(&s->fs->u.l); break;
+    case SK_FS_REMOVE: fs_remover_close(&s->fs->u.r); break;
+    default: break;
+    }
+    free(s->fs);
+    s->fs = NULL;
+}
+
 static void sweep(void) {
     for (unsigned i = 0; i < S.nstreams;) {
         struct stream *s = S.streams[i];
-        if (!s->dead && s->reaped && output_done(s)) {
+        if (s->kind == SK_EXEC && !s->dead && s->reaped && output_done(s)) {
             struct smol_frame f = {.type = SMOL_EXIT, .stream = s->id};
             if (s->exec_errno) {
                 f.u.exit.exit_code = s->exec_errno == ENOENT ? 127 : 126;
@@ -320,6 +524,7 @@ static void sweep(void) {
         }
         if (s->dead) {
             stream_close_fds(s);
+            fs_release(s);
             free(s->in_buf);
             free(s);
             S.streams[i] = S.streams[--S.nstreams];
@@ -346,6 +551,186 @@ static void reap_children(void) {
             }
         }
         /* Any other pid is an orphan (we may be PID 1) or an aborted stream's process. */
+    }
+}
+
+
+/* ---- file operations ---- */
+
+static void send_fs_done(uint32_t id, int err, const char *path) {
+    char msg[FS_PATH_MAX + 128];
+    msg[0] = 0;
+    if (err) snprintf(msg, sizeof msg, "%s: %s", path[0] ? path : "/", strerror(err));
+    struct smol_frame f = {.type = SMOL_FS_DONE, .stream = id};
+    f.u.fs_done.err = (uint32_t)err;
+    f.u.fs_done.message.ptr = (const uint8_t *)msg;
+    f.u.fs_done.message.len = (uint32_t)strlen(msg);
+    send_frame(&f);
+}
+
+/* Ends a file-operation stream with FS_DONE; its resources go in sweep() (a pending write is discarded). */
+static void fs_finish(struct stream *s, int err, const char *path) {
+    if (s->dead) return;
+    send_fs_done(s->id, err, path);
+    close_fd(&s->out_fd);
+    s->dead = 1;
+}
+
+static void send_entry(uint32_t id, const struct fs_entry *e) {
+    struct smol_frame f = {.type = SMOL_FS_ENTRY, .stream = id};
+    f.u.fs_entry.kind = e->kind;
+    f.u.fs_entry.mode = e->mode;
+    f.u.fs_entry.uid = e->uid;
+    f.u.fs_entry.gid = e->gid;
+    f.u.fs_entry.size = e->size;
+    f.u.fs_entry.mtime = e->mtime;
+    f.u.fs_entry.name.ptr = (const uint8_t *)e->name;
+    f.u.fs_entry.name.len = e->name_len;
+    f.u.fs_entry.target.ptr = (const uint8_t *)e->target;
+    f.u.fs_entry.target.len = e->target_len;
+    send_frame(&f);
+}
+
+static struct stream *fs_stream_new(uint32_t id, int kind, const char *path) {
+    struct stream *s = calloc(1, sizeof *s);
+    struct fs_stream *fs = malloc(sizeof *fs);
+    if (!s || !fs) {
+        free(s);
+        free(fs);
+        return NULL;
+    }
+    s->id = id;
+    s->kind = kind;
+    s->fs = fs;
+    s->in_fd = s->out_fd = s->err_fd = -1;
+    snprintf(fs->path, sizeof fs->path, "%s", path);
+    return s;
+}
+
+static void handle_fs(const struct smol_frame *f) {
+    uint32_t id = f->stream;
+    struct stream *old = find_stream(id);
+    if (old) {
+        stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
+        return;
+    }
+    char path[FS_PATH_MAX];
+    int rc = fs_path_copy(f->u.fs.path.ptr, f->u.fs.path.len, path);
+    if (rc < 0) {
+        send_fs_done(id, -rc, rc == -EINVAL ? "(a path with a NUL byte)" : "(a very long path)");
+        return;
+    }
+    if (S.rootfd < 0) {
+        send_fs_done(id, -S.rootfd, path);
+        return;
+    }
+    int kind;
+    switch (f->type) {
+    case SMOL_FS_STAT:
+        rc = fs_stat(S.rootfd, path, &S.entry);
+        if (rc == 0) send_entry(id, &S.entry);
+        send_fs_done(id, -rc, path);
+        return;
+    case SMOL_FS_MKDIR:
+        rc = fs_mkdir(S.rootfd, path, f->u.fs.mode, (f->u.fs.flags & SMOL_FS_PARENTS) != 0);
+        send_fs_done(id, -rc, path);
+        return;
+    case SMOL_FS_WRITE: kind = SK_FS_WRITE; break;
+    case SMOL_FS_READ: kind = SK_FS_READ; break;
+    case SMOL_FS_LIST: kind = SK_FS_LIST; break;
+    default: kind = SK_FS_REMOVE; break;
+    }
+    if (S.nstreams >= MAX_STREAMS) {
+        send_fs_done(id, EMFILE, path);
+        return;
+    }
+    struct stream *s = fs_stream_new(id, kind, path);
+    if (!s) {
+        send_fs_done(id, ENOMEM, path);
+        return;
+    }
+    const char *errpath = path;
+    switch (kind) {
+    case SK_FS_WRITE:
+        rc = fs_writer_open(S.rootfd, path, f->u.fs.mode, (f->u.fs.flags & SMOL_FS_MKDIRS) != 0,
+                            &s->fs->u.w);
+        s->in_credit = SMOL_STDIN_WINDOW;
+        break;
+    case SK_FS_READ: {
+        int fd = fs_open(S.rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+        struct stat st;
+        rc = fd;
+        if (fd >= 0 && fstat(fd, &st) < 0) rc = -errno;
+        else if (fd >= 0 && S_ISDIR(st.st_mode)) rc = -EISDIR;
+        if (rc < 0 && fd >= 0) close(fd);
+        if (rc >= 0) {
+            s->out_fd = fd;
+            s->credit_out = f->u.fs.window;
+            rc = 0;
+        }
+        break;
+    }
+    case SK_FS_LIST: rc = fs_lister_open(S.rootfd, path, &s->fs->u.l); break;
+    default:
+        rc = fs_remover_start(S.rootfd, path, (f->u.fs.flags & SMOL_FS_RECURSIVE) != 0, &s->fs->u.r);
+        errpath = s->fs->u.r.path;
+        /* 1: a tree to remove by steps; 0: removed already. */
+        rc = rc == 1 ? 0 : rc == 0 ? 1 : rc;
+        break;
+    }
+    if (rc != 0) {
+        /* Failed, or (a remove) already done: nothing more to stream. */
+        send_fs_done(id, rc < 0 ? -rc : 0, errpath);
+        s->dead = 1;
+        fs_release(s);
+        free(s);
+        return;
+    }
+    S.streams[S.nstreams++] = s;
+}
+
+/* STDIN on an FS_WRITE stream: straight into the temporary file, then the credit goes back. */
+static void fs_write_input(struct stream *s, const struct smol_frame *f) {
+    uint32_t n = f->u.data.len;
+    if (n > s->in_credit) {
+        stream_abort(s, SMOL_ERR_FLOW,
+                     "STDIN flow-control violation: %" PRIu32 " bytes sent with %" PRIu64
+                     " bytes of credit",
+                     n, s->in_credit);
+        return;
+    }
+    s->in_credit -= n;
+    int rc = fs_writer_write(&s->fs->u.w, f->u.data.ptr, n);
+    if (rc < 0) {
+        fs_finish(s, -rc, s->fs->path);
+        return;
+    }
+    if (f->fin) {
+        rc = fs_writer_commit(&s->fs->u.w);
+        fs_finish(s, -rc, s->fs->path);
+        return;
+    }
+    grant_stdin(s, n);
+}
+
+/* Progress for streams that are not driven by an fd: a bounded amount of work per loop iteration. */
+static int fs_busy(const struct stream *s) {
+    return !s->dead && (s->kind == SK_FS_LIST || s->kind == SK_FS_REMOVE);
+}
+
+static void fs_step(struct stream *s) {
+    if (s->kind == SK_FS_LIST) {
+        for (int i = 0; i < 256 && outq_len() < OUTQ_HWM; i++) {
+            int rc = fs_lister_next(&s->fs->u.l, &S.entry);
+            if (rc <= 0) {
+                fs_finish(s, -rc, s->fs->path);
+                return;
+            }
+            send_entry(s->id, &S.entry);
+        }
+    } else if (s->kind == SK_FS_REMOVE) {
+        int rc = fs_remover_step(&s->fs->u.r, 256);
+        if (rc <= 0) fs_finish(s, -rc, s->fs->u.r.path);
     }
 }
 
@@ -450,6 +835,14 @@ static void handle_exec(const struct smol_frame *f) {
 static void handle_stdin(const struct smol_frame *f) {
     struct stream *s = find_stream(f->stream);
     if (!s) return; /* ended already: late input is dropped */
+    if (s->kind == SK_FS_WRITE) {
+        fs_write_input(s, f);
+        return;
+    }
+    if (s->kind != SK_EXEC) {
+        stream_abort(s, SMOL_ERR_MALFORMED, "STDIN on a file operation that takes no input");
+        return;
+    }
     uint32_t n = f->u.data.len;
     if (n > s->in_credit) {
         stream_abort(s, SMOL_ERR_FLOW,
@@ -538,7 +931,8 @@ static void handle_frame(const struct smol_frame *f) {
         break;
     case SMOL_SIGNAL:
         s = find_stream(f->stream);
-        if (s) kill_process(s, (int)f->u.signal.signo);
+        if (s && s->kind == SK_EXEC) kill_process(s, (int)f->u.signal.signo);
+        else if (s) fs_finish(s, ECANCELED, s->fs->path); /* abandoned: a write leaves nothing */
         break;
     case SMOL_RESIZE:
         s = find_stream(f->stream);
@@ -550,7 +944,13 @@ static void handle_frame(const struct smol_frame *f) {
     case SMOL_ERROR:
         if (S.cfg->verbose) logf_("the host reported an error on stream %" PRIu32, f->stream);
         break;
-    default: /* HELLO_ACK, STDOUT, STDERR, EXIT: the agent sends these, the host does not */
+    case SMOL_FS_WRITE:
+    case SMOL_FS_READ:
+    case SMOL_FS_STAT:
+    case SMOL_FS_LIST:
+    case SMOL_FS_MKDIR:
+    case SMOL_FS_REMOVE: handle_fs(f); break;
+    default: /* HELLO_ACK, STDOUT, STDERR, EXIT, FS_DONE, FS_ENTRY: the agent sends these */
         if (f->stream != 0 && (s = find_stream(f->stream)) != NULL)
             stream_abort(s, SMOL_ERR_MALFORMED, "%s frames go from the agent to the host",
                          smol_type_name(f->type));
@@ -652,9 +1052,19 @@ enum session_end session_run(const struct session_config *cfg) {
     set_nonblock(cfg->in_fd);
     set_nonblock(cfg->out_fd);
     reap_children(); /* anything that exited before we started */
+    struct stat ost;
+    S.spl_pipe[0] = S.spl_pipe[1] = -1;
+    S.can_splice = fstat(cfg->out_fd, &ost) == 0 && !isatty(cfg->out_fd) &&
+                   (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode) || S_ISCHR(ost.st_mode)) &&
+                   pipe2(S.spl_pipe, O_NONBLOCK | O_CLOEXEC) == 0;
+    /* Room for a full frame's payload in any shape (up to 17 partial pages): 32 slots. */
+    if (S.can_splice) fcntl(S.spl_pipe[1], F_SETPIPE_SZ, 2 * SMOL_MAX_DATA);
+    const char *fs_root = cfg->fs_root ? cfg->fs_root : cfg->exec_root ? cfg->exec_root : "/";
+    S.rootfd = fs_root_open(fs_root);
+    if (S.rootfd < 0) logf_("file operations will fail: %s: %s", fs_root, strerror(-S.rootfd));
 
     for (;;) {
-        if (S.closing && (outq_len() == 0 || S.out_dead || now_ms() >= S.close_deadline_ms)) break;
+        if (S.closing && (!out_pending() || S.out_dead || now_ms() >= S.close_deadline_ms)) break;
 
         size_t n = 0;
         int chan_in = !S.closing && !S.in_eof && S.in_len < SMOL_MAX_FRAME && outq_len() < OUTQ_HWM;
@@ -662,7 +1072,7 @@ enum session_end session_run(const struct session_config *cfg) {
             pfds[n] = (struct pollfd){.fd = cfg->in_fd, .events = POLLIN};
             tags[n++] = (struct tag){TAG_CHAN_IN, NULL};
         }
-        if (outq_len() > 0 && !S.out_dead) {
+        if (out_pending() && !S.out_dead) {
             pfds[n] = (struct pollfd){.fd = cfg->out_fd, .events = POLLOUT};
             tags[n++] = (struct tag){TAG_CHAN_OUT, NULL};
         }
@@ -687,6 +1097,11 @@ enum session_end session_run(const struct session_config *cfg) {
             }
         }
         int timeout = -1;
+        int busy = 0;
+        if (!S.closing && outq_len() < OUTQ_HWM) {
+            for (unsigned i = 0; i < S.nstreams && !busy; i++) busy = fs_busy(S.streams[i]);
+        }
+        if (busy) timeout = 0;
         if (S.closing) {
             int64_t left = S.close_deadline_ms - now_ms();
             timeout = left < 0 ? 0 : (int)left;
@@ -716,6 +1131,11 @@ enum session_end session_run(const struct session_config *cfg) {
                 break;
             }
         }
+        if (busy) {
+            for (unsigned i = 0; i < S.nstreams && outq_len() < OUTQ_HWM; i++) {
+                if (fs_busy(S.streams[i])) fs_step(S.streams[i]);
+            }
+        }
         process_input();
         sweep();
         flush_out();
@@ -728,7 +1148,10 @@ enum session_end session_run(const struct session_config *cfg) {
     }
     sweep();
     reap_children();
+    if (S.spl_pipe[0] >= 0) close(S.spl_pipe[0]);
+    if (S.spl_pipe[1] >= 0) close(S.spl_pipe[1]);
     close(S.sfd);
+    if (S.rootfd >= 0) close(S.rootfd);
     free(S.in_buf);
     free(S.out_buf);
     free(pfds);

@@ -7,6 +7,7 @@
 struct session_config {
     int in_fd, out_fd;     /* the channel (may be the same fd) */
     const char *exec_root; /* workloads are chrooted here; NULL = run them in the agent's root */
+    const char *fs_root;   /* file operations resolve inside this directory; NULL = exec_root, or "/" */
     int verbose;           /* log every frame to stderr */
 };
 

@@ -2,7 +2,9 @@
 // a bounded fuzz run of the decoder, and raw-frame round trips against `smolvm-agent-host --stdio`.
 // Frames are built by hand here (not with @smolvm/protocol) so that this test pins the wire format.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -251,7 +253,7 @@ describe('smolvm-agent-host --stdio', () => {
     expect(ack?.type).toBe(T.HELLO_ACK);
     expect(ack?.stream).toBe(0);
     expect(ack?.payload.readUInt16BE(0)).toBe(1);
-    expect(ack?.payload.readUInt32BE(2)).toBe(7);
+    expect(ack?.payload.readUInt32BE(2)).toBe(15); // TTY, SIGNALS, FLOW_CONTROL, FILES
     expect(ack?.payload.subarray(10).toString()).toBe('smolvm-agent 0.1.0');
 
     a.send(frame(T.PING, 0, u64(0x1122334455667788n)));
@@ -383,7 +385,11 @@ describe('smolvm-agent-host --stdio', () => {
     const first = await a.next();
     expect(first?.type).toBe(T.STDOUT);
     expect(first?.payload.length).toBe(1000);
-    expect(await a.quiet(200)).toBe(true); // out of credit: nothing more
+    // Out of credit: no more STDOUT (stderr's empty FIN may come, in either order).
+    const early: Frame[] = [];
+    await new Promise((r) => setTimeout(r, 200));
+    while (!(await a.quiet(0))) early.push((await a.next())!);
+    expect(early.filter((f) => f.type !== T.STDERR)).toEqual([]);
 
     // Other streams run meanwhile.
     a.send(execFrame(11, ['echo', 'other']));
@@ -419,6 +425,40 @@ describe('smolvm-agent-host --stdio', () => {
       expect(exits.get(100 + s)).toBe(s);
     }
   });
+
+  it('keeps every byte in order under load: stdout and stderr of several streams, odd windows', async () => {
+    const a = new Agent();
+    await a.handshake();
+    const dir = mkdtempSync(join(tmpdir(), 'smolvm-agent-'));
+    try {
+      const file = join(dir, 'random');
+      const content = randomBytes(3 * 1024 * 1024 + 12345);
+      writeFileSync(file, content);
+      const windows = [65536, 7001, 262144, 100_000];
+      windows.forEach((w, i) => a.send(execFrame(200 + i, ['sh', '-c', `cat ${file} & cat ${file} >&2; wait`], { window: w })));
+      const out = new Map<number, Buffer[]>();
+      const err = new Map<number, Buffer[]>();
+      const exits = new Set<number>();
+      while (exits.size < windows.length) {
+        const f = await a.next(20_000);
+        if (!f) throw new Error(`EOF; stderr: ${a.stderr}`);
+        expect(f.type).not.toBe(T.ERROR);
+        if ((f.type === T.STDOUT || f.type === T.STDERR) && f.payload.length > 0) {
+          expect(f.payload.length).toBeLessThanOrEqual(65536);
+          const m = f.type === T.STDOUT ? out : err;
+          m.set(f.stream, [...(m.get(f.stream) ?? []), f.payload]);
+          a.send(frame(T.WINDOW, f.stream, Buffer.concat([u8(f.type === T.STDOUT ? 1 : 2), u32(f.payload.length)])));
+        }
+        if (f.type === T.EXIT) exits.add(f.stream);
+      }
+      for (let i = 0; i < windows.length; i++) {
+        expect(Buffer.concat(out.get(200 + i) ?? []).equals(content)).toBe(true);
+        expect(Buffer.concat(err.get(200 + i) ?? []).equals(content)).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it.skipIf(!existsSync('/dev/ptmx'))('allocates a pty with the requested size when TTY is set', async () => {
     const a = new Agent();
@@ -513,5 +553,49 @@ describe('smolvm-agent-host --stdio', () => {
     };
     for (let i = 0; i < 100 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(gone()).toBe(true);
+  });
+});
+
+describe('smolvm-agent-host --connect (the smolvm.vsock= code path, over a unix socket)', () => {
+  // vsock itself cannot be tested here (no vsock loopback transport on the test hosts); --connect
+  // vsock:CID:PORT runs the same connect-and-retry code with AF_VSOCK where one exists.
+  it('retries until the host listens, serves there, and exits 0 at EOF', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smolvm-agent-sock-'));
+    const path = join(dir, 'agent.sock');
+    const child = spawn(agentBin, ['--connect', `unix:${path}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // the agent is retrying meanwhile
+      const conn = await new Promise<Socket>((resolve) => {
+        const server = createServer((c) => {
+          server.close();
+          resolve(c);
+        });
+        server.listen(path);
+      });
+      let buf = Buffer.alloc(0);
+      const frames: Frame[] = [];
+      conn.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 12 && buf.length >= 12 + buf.readUInt32BE(0)) {
+          const len = buf.readUInt32BE(0);
+          frames.push({ type: buf[4]!, flags: buf[5]!, stream: buf.readUInt32BE(8), payload: buf.subarray(12, 12 + len) });
+          buf = buf.subarray(12 + len);
+        }
+      });
+      conn.write(Buffer.concat([helloFrame(), execFrame(1, ['echo', 'over a socket'])]));
+      for (let i = 0; i < 250 && !frames.some((f) => f.type === T.EXIT); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(frames[0]?.type).toBe(T.HELLO_ACK);
+      const out = Buffer.concat(frames.filter((f) => f.type === T.STDOUT).map((f) => f.payload)).toString();
+      expect(out).toBe('over a socket\n');
+      conn.end();
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(stderr).toBe('');
   });
 });
