@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 // Types only (erased at run time), so the handlers still load lazily.
 import type { MachineRunFlags } from './commands/machine/run.js';
 import type { ExecFlags } from './commands/machine/exec.js';
+import { addSmolfileOptions } from './commands/smolfile/options.js';
 
 export interface Io {
   /** Defaults to process.stdin (used by -i). */
@@ -58,6 +59,10 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('-i, --interactive', 'stream stdin to the command')
     .option('-t, --tty', 'allocate a pseudo-terminal (use -it for a shell)')
     .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m)')
+    .option('--image <image>', 'boot this image: a reference (alpine:3.20), an archive (- for stdin), an OCI layout or a root filesystem directory')
+    .option('--platform <os/arch>', 'platform to pick from a multi-platform image (default: the host\'s)')
+    .option('--insecure-registry', 'allow plain http to a registry that is not on loopback')
+    .option('--entrypoint <cmd>', 'replace the image\'s Entrypoint (\'\' clears it)')
     .argument('[cmd...]', 'command and arguments, after --')
     .action(async (cmd: string[], opts: MachineRunFlags) => {
       const { machineRun } = await import('./commands/machine/run.js');
@@ -183,6 +188,47 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .argument('<src>', 'source: a host path or NAME:PATH')
     .argument('<dst>', 'destination: a host path or NAME:PATH')
     .action(handler(async () => (await import('./commands/machine/cp.js')).machineCp));
+
+  // -s/--smolfile, --no-smolfile and --dev on the commands that take a machine's settings.
+  for (const verb of ['run', 'create']) {
+    const command = machine.commands.find((c) => c.name() === verb);
+    if (command) addSmolfileOptions(command);
+  }
+  const smolfile = program.command('smolfile').description('work with Smolfiles (TOML files that declare a machine)');
+  smolfile
+    .command('check')
+    .description('check a Smolfile and print every problem as file:line:col (exit 1 if there is any)')
+    .argument('[path]', 'the Smolfile (default: ./Smolfile)')
+    .option('--json', 'machine-readable output')
+    .action(handler(async () => (await import('./commands/smolfile/check.js')).smolfileCheck));
+
+  const image = program.command('image').description('pull, list and remove the images machines boot from');
+  image
+    .command('pull')
+    .description('pull (or import) an image and build its root disk; prints it pinned to its digest')
+    .argument('<image>', 'a reference (alpine:3.20), an archive (- for stdin), an OCI layout or a root filesystem directory')
+    .option('--platform <os/arch>', 'platform to pick from a multi-platform image (default: the host\'s)')
+    .option('--insecure-registry', 'allow plain http to a registry that is not on loopback')
+    .option('--json', 'machine-readable output')
+    .action(handler(async () => (await import('./commands/image/pull.js')).imagePull));
+  image
+    .command('ls')
+    .description('list stored images and the machines that use them')
+    .option('--json', 'machine-readable output')
+    .option('-q, --quiet', 'print digests only')
+    .action(handler(async () => (await import('./commands/image/ls.js')).imageLs));
+  image
+    .command('rm')
+    .description('remove images (their data goes at the next prune)')
+    .argument('<images...>', 'references or digests (12+ hex digits are enough)')
+    .option('-f, --force', 'remove even when a machine uses it (the machine keeps its disk)')
+    .action(handler(async () => (await import('./commands/image/rm.js')).imageRm));
+  image
+    .command('prune')
+    .description('free the image cache: what no image needs (--all: every image no machine uses)')
+    .option('-a, --all', 'also remove images no machine uses')
+    .option('--json', 'machine-readable output')
+    .action(handler(async () => (await import('./commands/image/prune.js')).imagePrune));
 
   program
     .command('doctor')

@@ -14,9 +14,9 @@ import {
   hostPlatform,
   isOciError,
   listImages as ociListImages,
-  OciError,
   parseImageConfig,
   parseManifest,
+  parsePlatform,
   parseReference,
   formatReference,
   pruneImages as ociPruneImages,
@@ -68,10 +68,19 @@ export interface ResolvedImage {
   built: boolean;
 }
 
+/** True for the result of `resolveImage` (as opposed to something that names an image). */
+export function isResolvedImage(image: ImageInput | ResolvedImage): image is ResolvedImage {
+  return typeof image === 'object' && typeof (image as ResolvedImage).diskPath === 'string' && typeof (image as ResolvedImage).pinned === 'string';
+}
+
 /** A stored image, with the persistent machines that use it. */
 export interface ImageInfo extends ImageRecord {
   machines: string[];
 }
+
+// Error codes of this module (to move into ErrorCode in errors.ts).
+export const IMAGE_NOT_AVAILABLE = 'SMOLVM_ERR_IMAGE_NOT_AVAILABLE';
+export const IMAGE_IN_USE = 'SMOLVM_ERR_IMAGE_IN_USE';
 
 const DIGEST_SUFFIX = /@(sha256:[a-f0-9]{64})$/;
 
@@ -127,49 +136,51 @@ function checkArchitecture(image: ResolvedImage, shown: string): void {
   }
 }
 
+/** True when the store holds `reference` for another platform than the one wanted (the store keeps one per name). */
+async function storedForOtherPlatform(reference: string, platform: string | undefined, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const want = parsePlatform(platform ?? hostPlatform());
+  const hits = await findImages(reference, storeOptions(env)).catch(() => [] as ImageRecord[]);
+  return hits.some((r) => {
+    const got = parsePlatform(r.platform);
+    return got.os !== want.os || got.architecture !== want.architecture || (want.variant !== undefined && got.variant !== want.variant);
+  });
+}
+
 async function fromSource(source: ImageSource, opts: ImagePullOptions, pull: EnsureImageDiskOptions['pull']): Promise<ResolvedImage> {
   const env = opts.hostEnv ?? process.env;
+  if (source.type === 'registry' && pull === 'missing' && (await storedForOtherPlatform(source.reference, opts.platform, env))) pull = 'always';
   const disk = await ensureImageDisk(source, diskOptions(opts, pull));
   const base = await pinnedSource(source, disk.digest, env);
   return { ...disk, pinned: `${base}@${disk.digest}` };
 }
 
-/** A pinned image: from the store by digest when it is there, else from its source, which must still have that digest. */
-async function fromPinned(pin: { source: string; digest: string }, opts: ImagePullOptions): Promise<ResolvedImage> {
+/** Pins of local sources start with one of these; any other pinned string is a registry reference. */
+const LOCAL_PIN = /^(?:oci|oci-archive|docker-archive|rootfs):|^-$/;
+
+/** A pinned local image: from the store by digest when it is there, else from its source, which must still have that digest. */
+async function fromPinnedLocal(pin: { source: string; digest: string }, opts: ImagePullOptions): Promise<ResolvedImage> {
   const pinned = `${pin.source}@${pin.digest}`;
   if (pin.source.startsWith('rootfs:')) {
     // A root filesystem directory is read again at every start: its disk is rebuilt when the tree changed.
-    const source = await resolveImageSource(pin.source);
-    const disk = await ensureImageDisk(source, diskOptions(opts, undefined));
+    const disk = await ensureImageDisk(await resolveImageSource(pin.source), diskOptions(opts, undefined));
     return { ...disk, pinned: `${pin.source}@${disk.digest}` };
   }
-  let registry: string | undefined;
   try {
-    registry = pin.source !== '-' && !/^(oci|oci-archive|docker-archive):/.test(pin.source) ? formatReference(parseReference(pin.source)) : undefined;
-  } catch {
-    registry = undefined;
-  }
-  if (registry !== undefined) {
-    // The store first; else the registry, by digest (so it is verified to be the same image).
-    const disk = await ensureImageDisk({ type: 'registry', reference: `${registry}@${pin.digest}` }, diskOptions(opts, 'missing'));
-    return { ...disk, pinned };
-  }
-  try {
-    // A local import: only its digest names it in the store. `findUsable` looks records up by digest
-    // when the name does not match, and `pull: 'never'` guarantees the placeholder name is never fetched.
+    // Only its digest names a local import in the store. The store looks records up by digest when the
+    // name does not match, and `pull: 'never'` guarantees this placeholder name is never fetched.
     const disk = await ensureImageDisk({ type: 'registry', reference: `localhost/smolvm-pinned@${pin.digest}` }, diskOptions(opts, 'never'));
     return { ...disk, pinned };
   } catch (e) {
     if (!isOciError(e, 'SMOLVM_ERR_OCI_IMAGE_UNKNOWN')) throw e;
   }
   if (pin.source === '-') {
-    throw new SmolvmError(ErrorCode.IMAGE_NOT_AVAILABLE, `image ${pin.digest} (imported from a stream) is no longer in the image store`, {
+    throw new SmolvmError(IMAGE_NOT_AVAILABLE, `image ${pin.digest} (imported from a stream) is no longer in the image store`, {
       hint: 'Import it again (smolvm image pull - < image.tar), or give the machine another image.',
     });
   }
   const disk = await ensureImageDisk(await resolveImageSource(pin.source), diskOptions(opts, undefined));
   if (disk.digest !== pin.digest) {
-    throw new SmolvmError(ErrorCode.IMAGE_NOT_AVAILABLE, `image ${pin.source} now has digest ${disk.digest}, not ${pin.digest} as when the machine was created, and the store no longer has the old one`, {
+    throw new SmolvmError(IMAGE_NOT_AVAILABLE, `image ${pin.source} now has digest ${disk.digest}, not ${pin.digest} as when the machine was created, and the store no longer has the old one`, {
       hint: 'Recreate the machine from the new image, or restore the old archive or layout.',
     });
   }
@@ -179,30 +190,17 @@ async function fromPinned(pin: { source: string; digest: string }, opts: ImagePu
 /**
  * Makes `image` bootable: pulls or imports it when the store lacks it, builds its disk once per digest,
  * and returns the disk with the image config. A pinned string (see the top of this file) boots exactly
- * its digest. Refuses images for another CPU architecture.
+ * its digest (a registry one is fetched by digest if the store lacks it). Refuses images for another CPU
+ * architecture.
  */
 export async function resolveImage(image: ImageInput, opts: ImagePullOptions = {}): Promise<ResolvedImage> {
   const pin = typeof image === 'string' ? parsePinnedImage(image) : undefined;
-  let resolved: ResolvedImage;
-  if (pin && !(typeof image === 'string' && isRegistryDigestRef(image))) {
-    resolved = await fromPinned(pin, opts);
-  } else {
-    resolved = await fromSource(await resolveImageSource(image, opts.cwd ?? process.cwd()), opts, 'missing');
-  }
-  checkArchitecture(resolved, typeof image === 'string' ? image : resolved.reference ?? resolved.digest);
+  const resolved =
+    pin && LOCAL_PIN.test(pin.source)
+      ? await fromPinnedLocal(pin, opts)
+      : await fromSource(await resolveImageSource(image, opts.cwd ?? process.cwd()), opts, 'missing');
+  checkArchitecture(resolved, typeof image === 'string' ? image : (resolved.reference ?? resolved.digest));
   return resolved;
-}
-
-/** `alpine@sha256:…` typed by a user is a registry reference (handled by the registry path either way). */
-function isRegistryDigestRef(s: string): boolean {
-  const pin = parsePinnedImage(s);
-  if (!pin || pin.source === '-' || /^[a-z-]+:\//.test(pin.source) || pin.source.startsWith('/') || pin.source.startsWith('.')) return false;
-  try {
-    parseReference(s);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -272,6 +270,17 @@ export async function imagesInUse(env: NodeJS.ProcessEnv = process.env): Promise
   return used;
 }
 
+/**
+ * The command a run executes, as `docker run` computes it: the Entrypoint (`entrypoint` when given, else
+ * the image's), then the arguments (`cmd` when given, else the image's Cmd, unless `entrypoint` was given,
+ * which resets it). Empty when none of them names anything.
+ */
+export function imageCommand(config: Pick<ImageConfig, 'entrypoint' | 'cmd'> | null | undefined, cmd?: readonly string[], entrypoint?: readonly string[]): string[] {
+  const ep = entrypoint ?? config?.entrypoint ?? [];
+  const args = cmd ?? (entrypoint !== undefined ? [] : (config?.cmd ?? []));
+  return [...ep, ...args];
+}
+
 export interface ImageStoreOptions {
   hostEnv?: NodeJS.ProcessEnv;
 }
@@ -305,7 +314,7 @@ export async function removeImage(ref: string, opts: ImageStoreOptions & { force
     const hits = await findImages(ref, store);
     const users = [...new Set(hits.flatMap((r) => used.get(r.digest) ?? []))];
     if (users.length > 0) {
-      throw new SmolvmError(ErrorCode.IMAGE_IN_USE, `image ${ref} is used by machine${users.length > 1 ? 's' : ''} ${users.join(', ')}`, {
+      throw new SmolvmError(IMAGE_IN_USE, `image ${ref} is used by machine${users.length > 1 ? 's' : ''} ${users.join(', ')}`, {
         hint: `Remove the machine${users.length > 1 ? 's' : ''} first, or force it (-f): the machines keep their disk, and a registry image is fetched again by digest if its data was pruned.`,
       });
     }
@@ -330,5 +339,3 @@ export async function pruneImages(opts: PruneImagesOptions = {}): Promise<PruneR
     ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
   });
 }
-
-export { OciError, resolveImageSource };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveGuestAssets } from '@smolvm/guest';
 import type { RunningVm } from './engine.js';
+import { isResolvedImage, resolveImage, type ImageInput, type ImagePullOptions, type ResolvedImage } from './images.js';
 import { checkCpus, checkMemory } from './options.js';
 import { selectEngine } from './select-engine.js';
 
@@ -19,12 +20,33 @@ export interface LaunchOptions {
   hostEnv?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onNotice?: (message: string) => void;
+  /** Root file system image (see `resolveImage`), or one resolved already; the default busybox image when absent or null. */
+  image?: ImageInput | ResolvedImage | null;
+  platform?: ImagePullOptions['platform'];
+  insecureRegistry?: boolean;
+  onProgress?: ImagePullOptions['onProgress'];
 }
 
 export interface LaunchedVm {
   vm: RunningVm;
+  /** The image the VM booted, when not the default one. */
+  image: ResolvedImage | undefined;
   /** Removes what the launch created (the temporary run dir). */
   cleanup(): Promise<void>;
+}
+
+/** The image to boot: none (the default image), one resolved already, or resolved (pulled, built) now. */
+async function launchImage(options: LaunchOptions, hostEnv: NodeJS.ProcessEnv): Promise<ResolvedImage | undefined> {
+  const { image } = options;
+  if (image === undefined || image === null) return undefined;
+  if (isResolvedImage(image)) return image;
+  return resolveImage(image, {
+    hostEnv,
+    ...(options.platform !== undefined ? { platform: options.platform } : {}),
+    ...(options.insecureRegistry ? { insecureRegistry: true } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
 }
 
 export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
@@ -34,6 +56,7 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
   const engine = selectEngine(hostEnv);
   engine.check();
   const assets = await resolveGuestAssets(hostEnv);
+  const image = await launchImage(options, hostEnv);
   const ownDir = options.runDir === undefined;
   const runDir = options.runDir ?? (await mkdtemp(join(tmpdir(), 'smolvm-')));
   const cleanup = async (): Promise<void> => {
@@ -46,7 +69,7 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
         memoryMiB,
         kernel: assets.kernel,
         initramfs: assets.initramfs,
-        rootDisk: assets.rootfs,
+        rootDisk: image?.diskPath ?? assets.rootfs,
         ...(options.dataDisk ? { dataDisk: options.dataDisk } : {}),
         ...(options.balloon ? { balloon: true } : {}),
         consoleLog: options.consoleLogPath ?? join(runDir, 'console.log'),
@@ -54,7 +77,7 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
       },
       { ...(options.signal ? { signal: options.signal } : {}), ...(options.onNotice ? { onNotice: options.onNotice } : {}) },
     );
-    return { vm, cleanup };
+    return { vm, image, cleanup };
   } catch (e) {
     await cleanup();
     throw e;

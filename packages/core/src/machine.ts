@@ -12,12 +12,14 @@ import {
   withStore,
   type MachineConnection,
 } from './persistent.js';
-import type { MachineConfigInput, MachineConfigPatch, MachineRecord } from './state/index.js';
+import { checkMachineName, type MachineConfigInput, type MachineConfigPatch, type MachineRecord } from './state/index.js';
 import type { SupervisorStats, SupervisorStatus } from './supervisor/control.js';
 import type { RunningVm } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { MachineFiles } from './files.js';
 import { launchVm } from './launch.js';
+import { imageCommand, resolveImage, storedImageConfig, type ImageInput, type ImagePullOptions, type ResolvedImage } from './images.js';
+import type { ImageConfig } from '@smolvm/oci';
 import { BASE_ENV, mergeEnv, normalizeEnv } from './options.js';
 import { GuestProcess, type ProcessExit } from './process.js';
 import { resolveUser } from './user.js';
@@ -35,6 +37,20 @@ export interface MachineOptions {
   hostEnv?: NodeJS.ProcessEnv;
   /** Keep the guest console log here instead of discarding it with the VM's temporary directory. */
   consoleLogPath?: string;
+  /**
+   * The image to boot instead of the built-in busybox one: a registry reference (`alpine:3.20`,
+   * `ghcr.io/org/app@sha256:…`), `docker-archive:PATH`, `oci-archive:PATH`, `oci:DIR`, `rootfs:DIR`, a
+   * path (archive file, OCI layout or root filesystem directory), or an `ImageSource` (e.g. an archive
+   * stream), or the result of `resolveImage`. Pulled or imported when missing; its disk is built once per
+   * digest and shared.
+   */
+  image?: ImageInput | ResolvedImage;
+  /** Platform to pick from a multi-platform image (`linux/arm64`); default: the host's. */
+  platform?: string;
+  /** Allow plain http to a registry that is not on loopback. */
+  insecureRegistry?: boolean;
+  /** Image download and disk build progress. */
+  onProgress?: ImagePullOptions['onProgress'];
 }
 
 export interface ExecOptions {
@@ -68,8 +84,14 @@ export interface ExecResult extends ProcessExit {
 }
 
 export interface RunOptions extends MachineOptions, Omit<ExecOptions, 'signal'> {
-  /** Program and arguments, looked up in the guest's PATH. */
-  cmd: string[];
+  /**
+   * Program and arguments, looked up in the guest's PATH. With an image, as `docker run` does: the image's
+   * Entrypoint runs with these as its arguments; without `cmd`, with the image's Cmd. Required when
+   * neither the image nor `entrypoint` names a program.
+   */
+  cmd?: string[];
+  /** Replaces the image's Entrypoint (`[]` clears it); the image's Cmd then no longer applies. */
+  entrypoint?: string[];
 }
 
 export type RunResult = ExecResult;
@@ -105,7 +127,7 @@ function checkCmd(cmd: unknown): string[] {
   return cmd as string[];
 }
 
-export interface CreateOptions extends MachineConfigInput {
+export interface CreateOptions extends MachineConfigInput, Pick<MachineOptions, 'platform' | 'insecureRegistry' | 'onProgress' | 'signal'> {
   /** Environment smolvm itself reads (SMOLVM_HOME and other settings); defaults to `process.env`. */
   hostEnv?: NodeJS.ProcessEnv;
 }
@@ -208,6 +230,10 @@ export class Machine {
   private readonly hostEnv: NodeJS.ProcessEnv;
   /** Defaults a persistent machine applies to every exec (its env and workdir). */
   private defaults: { env: string[]; workdir: string | null } = { env: [], workdir: null };
+  /** The image recorded for a persistent machine (its config is read from the store when first needed). */
+  private recordedImage: string | null = null;
+  /** The image config applied under the machine's own defaults; loaded once (and its WorkingDir made). */
+  private imageDefaults: Promise<ImageConfig | null> | undefined;
 
   private constructor(backend: Backend, name: string | undefined, hostEnv: NodeJS.ProcessEnv) {
     this.backend = backend;
@@ -221,17 +247,29 @@ export class Machine {
    * it and removes everything it used. If this process dies, the VM goes with it.
    */
   static async boot(options: MachineOptions = {}): Promise<Machine> {
-    const { vm, cleanup } = await launchVm(options);
-    return new Machine(ownedBackend(vm, cleanup), undefined, options.hostEnv ?? process.env);
+    const { vm, image, cleanup } = await launchVm(options);
+    const m = new Machine(ownedBackend(vm, cleanup), undefined, options.hostEnv ?? process.env);
+    if (image) m.imageDefaults = m.prepareImage(image.config);
+    return m;
   }
 
   /** Boots a fresh microVM, runs one command in it, and tears the VM down again. */
   static async run(options: RunOptions): Promise<RunResult> {
-    checkCmd(options.cmd);
+    if (options.cmd !== undefined || (options.image === undefined && options.entrypoint === undefined)) checkCmd(options.cmd);
+    if (options.entrypoint !== undefined && !(Array.isArray(options.entrypoint) && options.entrypoint.every((a) => typeof a === 'string'))) {
+      throw new SmolvmError(ErrorCode.INVALID_OPTION, 'entrypoint must be an array of strings', { hint: "For example: ['/bin/sh', '-c']" });
+    }
     normalizeEnv(options.env);
     const machine = await Machine.boot(options);
     try {
-      return await machine.exec(options.cmd, options);
+      const cmd = imageCommand(await machine.imageConfig(), options.cmd, options.entrypoint);
+      if (cmd.length === 0) {
+        const shown = typeof options.image === 'string' ? options.image : 'the image';
+        throw new SmolvmError(ErrorCode.INVALID_OPTION, `no command to run: ${shown} sets no Entrypoint or Cmd`, {
+          hint: "Give the command, e.g. cmd: ['sh', '-c', 'echo hi'] (CLI: after --).",
+        });
+      }
+      return await machine.exec(cmd, options);
     } finally {
       await machine.stop();
     }
@@ -239,7 +277,13 @@ export class Machine {
 
   /** Records a new persistent machine (stopped) with its own writable disk. */
   static async create(name: string, options: CreateOptions = {}): Promise<Machine> {
-    const { hostEnv = process.env, ...config } = options;
+    const { hostEnv = process.env, platform, insecureRegistry, onProgress, signal, ...config } = options;
+    if (config.image) {
+      checkMachineName(name);
+      // Pull and build now (errors surface here, not at start), and record the digest it resolved to.
+      const pull = { hostEnv, ...(platform !== undefined ? { platform } : {}), ...(insecureRegistry ? { insecureRegistry } : {}), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
+      config.image = (await resolveImage(config.image, pull)).pinned;
+    }
     const rec = await createPersistent({ name, ...config }, hostEnv);
     return Machine.fromRecord(rec, hostEnv);
   }
@@ -258,6 +302,7 @@ export class Machine {
   private static fromRecord(rec: MachineRecord, hostEnv: NodeJS.ProcessEnv): Machine {
     const m = new Machine(supervisedBackend(rec.name, hostEnv), rec.name, hostEnv);
     m.defaults = { env: rec.env, workdir: rec.workdir };
+    m.recordedImage = rec.image;
     return m;
   }
 
@@ -272,6 +317,8 @@ export class Machine {
   async start(): Promise<void> {
     const rec = await startPersistent(this.requireName('start'), this.hostEnv);
     this.defaults = { env: rec.env, workdir: rec.workdir };
+    this.recordedImage = rec.image;
+    this.imageDefaults = undefined;
   }
 
   /** Stops the machine: the guest syncs and powers off; forced after `timeoutMs`. Idempotent. */
@@ -300,9 +347,12 @@ export class Machine {
   /** Changes resources or settings of a stopped persistent machine. */
   async update(patch: MachineConfigPatch): Promise<MachineRecord> {
     const name = this.requireName('update');
+    if (patch.image) patch = { ...patch, image: (await resolveImage(patch.image, { hostEnv: this.hostEnv })).pinned };
     const rec = withStore(this.hostEnv, (s) => s.updateMachine(name, patch));
     if (patch.storageGiB !== undefined) await growDisk(join(withStore(this.hostEnv, (s) => s.machineDir(name)), 'disk.ext4'), rec.storageGiB);
     this.defaults = { env: rec.env, workdir: rec.workdir };
+    this.recordedImage = rec.image;
+    this.imageDefaults = undefined;
     return rec;
   }
 
@@ -361,10 +411,13 @@ export class Machine {
   /** Starts a command and hands back a ChildProcess-like handle with Node streams. */
   async spawn(cmd: string[], options: SpawnOptions = {}): Promise<GuestProcess> {
     checkCmd(cmd);
-    const env = mergeEnv(BASE_ENV, options.tty ? ['TERM=xterm-256color'] : [], this.defaults.env, normalizeEnv(options.env));
-    const ids = options.user !== undefined ? await resolveUser(this.files, options.user) : undefined;
+    const image = await this.imageConfig();
+    // Later wins: the base, the image's Env, TERM for a tty, the machine's env, the caller's.
+    const env = mergeEnv(BASE_ENV, image?.env ?? [], options.tty ? ['TERM=xterm-256color'] : [], this.defaults.env, normalizeEnv(options.env));
+    const user = options.user ?? (image?.user || undefined);
+    const ids = user !== undefined ? await resolveUser(this.files, user) : undefined;
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-    const cwd = options.cwd ?? this.defaults.workdir ?? undefined;
+    const cwd = options.cwd ?? this.defaults.workdir ?? (image?.workingDir || undefined);
     return new GuestProcess(await this.backend.connect(), cmd, {
       env,
       ...(cwd !== undefined ? { cwd } : {}),
@@ -374,6 +427,23 @@ export class Machine {
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+  }
+
+  /** The image config under this machine's defaults, loaded once (null for the default image). */
+  private imageConfig(): Promise<ImageConfig | null> {
+    this.imageDefaults ??= this.recordedImage
+      ? storedImageConfig(this.recordedImage, this.hostEnv).then((c) => (c ? this.prepareImage(c) : null))
+      : Promise.resolve(null);
+    return this.imageDefaults;
+  }
+
+  /**
+   * Makes the image's WorkingDir exist (as Docker does), then hands the config on. Best effort: if it
+   * cannot be made, the exec says that its working directory is missing.
+   */
+  private async prepareImage(config: ImageConfig): Promise<ImageConfig> {
+    if (config.workingDir && config.workingDir !== '/') await this.files.mkdir(config.workingDir, { parents: true }).catch(() => {});
+    return config;
   }
 
   /** Round trip of a no-op protocol frame (the floor for exec latency). */

@@ -5,12 +5,13 @@
 // Machines cannot do everything a Smolfile can say yet. Nothing is dropped silently: a setting that is not applied
 // is reported through `onNotice` (network, ports, volumes, the SSH agent: the machine simply lacks them, which
 // fails closed), or refused with a coded error where going on without it would be wrong (secrets of a persistent
-// machine, which would have to be stored; an image for an ephemeral run, which would run the wrong thing).
+// machine, which would have to be stored).
 import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   isSmolvmError,
   loadSmolfile,
+  localImageSource,
   resolveMachineConfig,
   resolveSecrets,
   SmolfileError,
@@ -20,6 +21,7 @@ import {
   type SmolfileProblem,
 } from '@smolvm/smolfile';
 import { ErrorCode, SmolvmError } from './errors.js';
+import { resolveImage } from './images.js';
 import type { CreateOptions, Machine, RunOptions } from './machine.js';
 
 /** The file name looked for in the working directory when no Smolfile is named. */
@@ -152,7 +154,12 @@ export async function loadMachineConfig(path?: string, options: LoadMachineConfi
   }
   const smolfile = source === undefined ? undefined : await loadAt(source.path, source.displayPath);
   const overrides: CliOverrides = { ...options.overrides, cwd: options.overrides?.cwd ?? cwd };
-  const config = resolveMachineConfig(smolfile, overrides, { dev: options.dev === true });
+  const merged = resolveMachineConfig(smolfile, overrides, { dev: options.dev === true });
+  // A local image named in the Smolfile is relative to the Smolfile's directory, like its volumes (an
+  // --image flag stays relative to the working directory).
+  const local = merged.image !== undefined && options.overrides?.image === undefined ? localImageSource(merged.image) : undefined;
+  const config =
+    source && local && !isAbsolute(local.path) ? { ...merged, image: local.prefix + resolve(dirname(source.path), local.path) } : merged;
   return source === undefined ? { config } : { config, smolfile: source };
 }
 
@@ -170,8 +177,7 @@ const count = (n: number, one: string, many: string): string => `${n} ${n === 1 
 
 /**
  * The settings of `config` that `target` does not apply yet. `run` is an ephemeral `machine run`, `create` a
- * persistent machine. Secrets (for `create`) and an image (for `run`) are not listed: they are refused instead,
- * by `smolfileCreateOptions` and `smolfileRunOptions`.
+ * persistent machine. Secrets of a persistent machine are not listed: `smolfileCreateOptions` refuses them.
  */
 export function notAppliedSettings(config: SmolfileMachineConfig, target: SmolfileTarget): NotAppliedSetting[] {
   const notes: NotAppliedSetting[] = [];
@@ -247,6 +253,8 @@ export interface SmolfileRunOptionsOptions {
   readSecretFile?: (path: string) => Promise<string | Uint8Array>;
   /** Receives one line per setting that is not applied (see `notAppliedSettings`). */
   onNotice?: (message: string) => void;
+  /** Cancels pulling the image. */
+  signal?: AbortSignal;
 }
 
 /** Init commands of an ephemeral run: run in order before the command, with the Smolfile's env (no secrets). */
@@ -258,36 +266,49 @@ export interface SmolfileInit {
 
 /**
  * Options for `Machine.run` (or `Machine.boot` + `exec`) from a configuration, plus its init commands. `cmd` is
- * `entrypoint` followed by `cmd` and may be empty when the configuration names neither. `env` holds the
- * secrets, read on the host now: pass it to the one process and nowhere else.
+ * never empty. `env` holds the secrets, read on the host now: pass it to the one process and nowhere else.
  */
 export interface SmolfileRunOptions extends RunOptions {
+  cmd: string[];
   env: Record<string, string>;
   init: SmolfileInit;
 }
 
 /**
- * Resolves the configuration for one ephemeral run: resources, the command, env (with the secrets, read now on
- * the host; a secret that cannot be read throws `SMOLVM_ERR_SMOLFILE_SECRETS_UNRESOLVED`, naming it and never its
- * value), workdir and user. Throws `UnsupportedSettingError` for an image, which ephemeral machines cannot boot
- * yet.
+ * The command of a run: the Smolfile's `entrypoint` (or else the image's Entrypoint), then its `cmd` (or else the
+ * image's Cmd, unless the Smolfile set `entrypoint`, which resets it, as `docker run --entrypoint` does). A `cmd`
+ * given by the caller (after `--`) has already replaced the Smolfile's in `config`.
+ */
+async function runCommand(config: SmolfileMachineConfig, hostEnv: NodeJS.ProcessEnv, signal: AbortSignal | undefined): Promise<string[]> {
+  if (config.entrypoint !== undefined) return [...config.entrypoint, ...(config.cmd ?? [])];
+  if (config.image === undefined) return [...(config.cmd ?? [])];
+  const image = (await resolveImage(config.image, { hostEnv, ...(signal ? { signal } : {}) })).config;
+  return [...(image.entrypoint ?? []), ...(config.cmd ?? image.cmd ?? [])];
+}
+
+/**
+ * Resolves the configuration for one ephemeral run: image, resources, the command, env (with the secrets, read
+ * now on the host; a secret that cannot be read throws `SMOLVM_ERR_SMOLFILE_SECRETS_UNRESOLVED`, naming it and
+ * never its value), workdir and user. With an image, the image is pulled (or found) here to learn its Entrypoint
+ * and Cmd. Throws `SMOLVM_ERR_INVALID_OPTION` when there is no command to run.
  */
 export async function smolfileRunOptions(config: SmolfileMachineConfig, options: SmolfileRunOptionsOptions = {}): Promise<SmolfileRunOptions> {
-  if (config.image !== undefined) {
-    throw new UnsupportedSettingError(
-      ['image'],
-      'machine run cannot use an image yet: ephemeral machines boot the default image, and running the workload elsewhere would be wrong',
-      'remove image from the Smolfile for machine run, or create a persistent machine with machine create -s',
-    );
-  }
+  const hostEnv = options.hostEnv ?? process.env;
   for (const note of notAppliedSettings(config, 'run')) options.onNotice?.(note.message);
+  const cmd = await runCommand(config, hostEnv, options.signal);
+  if (cmd.length === 0) {
+    throw new SmolvmError(ErrorCode.INVALID_OPTION, `no command to run: neither the Smolfile${config.image === undefined ? '' : ' nor its image'} sets a cmd or entrypoint`, {
+      hint: 'Set cmd in the Smolfile, or give the command (CLI: after --).',
+    });
+  }
   const secrets = await resolveSecrets(config.secrets, {
-    env: options.hostEnv ?? process.env,
+    env: hostEnv,
     readFile: options.readSecretFile ?? ((path) => readFile(path)),
   });
   const env: Record<string, string> = { ...config.env, ...secrets };
   return {
-    cmd: [...(config.entrypoint ?? []), ...(config.cmd ?? [])],
+    ...(config.image !== undefined ? { image: config.image } : {}),
+    cmd,
     cpus: config.cpus,
     memoryMiB: config.memoryMiB,
     env,

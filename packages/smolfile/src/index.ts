@@ -45,3 +45,4 @@ export { smolfileJsonSchema } from './json-schema.js';
 export { renderSmolfileKeyTable, smolfileKeyReference, type SmolfileKeyReference } from './reference.js';
 export { SMOLFILE_LIMITS } from './limits.js';
 export { MACHINE_DEFAULTS } from './defaults.js';
+export { localImageSource } from './values.js';

@@ -7,6 +7,18 @@ import { formatError, hasControlCharacter, ok, quote, utf8Length, type SpecResul
 
 export const IMAGE_FORM = 'an image reference such as "alpine:3.20", "ghcr.io/org/app:1.2" or "name@sha256:<64 hex digits>"';
 
+const LOCAL_PREFIX = /^(oci|oci-archive|docker-archive|rootfs|dir):/;
+
+// Local images (a `docker save` archive, an OCI layout, a root file system directory) are also accepted: a path
+// starting with /, ./ or ../, optionally prefixed with oci:, oci-archive:, docker-archive:, rootfs: or dir:.
+/** Splits a local image source into its prefix (`oci:` or '') and path; undefined for a registry reference. */
+export function localImageSource(text: string): { prefix: string; path: string } | undefined {
+  const m = LOCAL_PREFIX.exec(text);
+  if (m) return { prefix: m[0], path: text.slice(m[0].length) };
+  if (text.startsWith('/') || text.startsWith('./') || text.startsWith('../')) return { prefix: '', path: text };
+  return undefined;
+}
+
 const IMAGE_PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const IMAGE_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,}$/;
@@ -20,6 +32,11 @@ export function tryParseImageReference(text: string): SpecResult<string> {
   if (text.length === 0) return formatError(`empty image reference; expected ${IMAGE_FORM}`);
   if (text.length > SMOLFILE_LIMITS.maxImageReferenceLength) return bad('too long');
   if (/\s/.test(text) || hasControlCharacter(text)) return bad('contains whitespace or control characters');
+  const local = localImageSource(text);
+  if (local) {
+    if (local.path === '' || local.path.includes('\0')) return bad('the local image path is empty');
+    return ok(text);
+  }
   if (text.includes('://')) return bad('a URL is not an image reference', 'drop the scheme, e.g. "ghcr.io/org/app:1.2"');
   let rest = text;
   const at = rest.indexOf('@');

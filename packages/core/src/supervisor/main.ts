@@ -80,6 +80,7 @@ class Supervisor {
       balloon: true,
       runDir: this.runDir,
       consoleLogPath: join(this.dir, FILE_NAMES.console),
+      image: this.rec.image,
     });
     const { vm } = launched;
     const channel = vm.takeChannel();

@@ -1,8 +1,9 @@
 import { Machine, type MachineConfigInput, type RestartPolicy } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
+import { smolfileForCreate, type SmolfileFlags } from '../smolfile/apply.js';
 
-export interface CreateFlags {
+export interface CreateFlags extends SmolfileFlags {
   image?: string;
   cpus?: number;
   mem?: number;
@@ -35,7 +36,10 @@ export function configFromFlags(flags: CreateFlags): MachineConfigInput {
 }
 
 export async function machineCreate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
-  const m = await Machine.create(name ?? 'default', { ...configFromFlags(flags), hostEnv: io.env });
+  // A Smolfile (-s PATH, or ./Smolfile) supplies the settings; the flags beat it.
+  const fromFlags = configFromFlags(flags);
+  const config = (await smolfileForCreate(io, flags, fromFlags)) ?? fromFlags;
+  const m = await Machine.create(name ?? 'default', { ...config, hostEnv: io.env });
   const info = await m.inspect();
   if (flags.json) io.stdout.write(JSON.stringify(info, null, 2) + '\n');
   else io.stdout.write(`${info.name}\n`);
