@@ -157,6 +157,22 @@ static void do_mount(const char *src, const char *target, const char *type, unsi
     if (nmounted < MAX_MOUNTS) mounted[nmounted++] = target;
 }
 
+/*
+ * A mount point inside the workload root must be a real directory of that root. An image may ship a file
+ * there, or a symlink (`/tmp -> /var/tmp`, or hostile: `/dev -> /`) that mount(2) would follow in the
+ * agent's own tree, outside the root. Replace anything else with an empty directory (the overlay records
+ * a whiteout; the image's disk is not touched).
+ */
+static void root_mountpoint(const char *target, mode_t mode) {
+    struct stat st;
+    if (lstat(target, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return;
+        if (unlink(target) < 0) vm_fail("replace %s with a directory: %s", target, strerror(errno));
+    }
+    if (mkdir(target, mode) < 0 && errno != EEXIST) vm_fail("mkdir %s: %s", target, strerror(errno));
+    if (chmod(target, mode) < 0) vm_fail("chmod %s: %s", target, strerror(errno));
+}
+
 static void console_stdio(void) {
     int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return;
@@ -238,6 +254,11 @@ static const char *setup_root(void) {
     do_mount("overlay", ROOT_DIR, "overlay", 0,
              "lowerdir=" BASE_DIR ",upperdir=" RW_DIR "/upper,workdir=" RW_DIR "/work");
 
+    root_mountpoint(ROOT_DIR "/proc", 0555);
+    root_mountpoint(ROOT_DIR "/sys", 0555);
+    root_mountpoint(ROOT_DIR "/dev", 0755);
+    root_mountpoint(ROOT_DIR "/tmp", 01777);
+    root_mountpoint(ROOT_DIR "/run", 0755);
     do_mount("proc", ROOT_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     do_mount("sysfs", ROOT_DIR "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     /* The agent's /dev (with its devpts) so pty names match inside the root. */
