@@ -6,31 +6,24 @@
 // `@<digest>` (`docker.io/library/alpine:3.20@sha256:…`, `oci:/abs/layout@sha256:…`,
 // `docker-archive:/abs/file.tar@sha256:…`, `rootfs:/abs/dir@sha256:…`, `-@sha256:…` for an archive read
 // from a stream). Starting the machine boots that digest again, from the store when it is there.
-import {
-  BlobStore,
-  defaultCacheDir,
-  ensureImageDisk,
-  findImages,
-  hostPlatform,
-  isOciError,
-  listImages as ociListImages,
-  parseImageConfig,
-  parseManifest,
-  parsePlatform,
-  parseReference,
-  formatReference,
-  pruneImages as ociPruneImages,
-  removeImage as ociRemoveImage,
-  resolveImageSource,
-  type EnsureImageDiskOptions,
-  type ImageConfig,
-  type ImageRecord,
-  type ImageSource,
-  type OciProgressEvent,
-  type PruneResult,
+import type * as OciModule from '@smolvm/oci';
+import type {
+  EnsureImageDiskOptions,
+  ImageConfig,
+  ImageRecord,
+  ImageSource,
+  OciProgressEvent,
+  PruneResult,
 } from '@smolvm/oci';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { withStore } from './persistent.js';
+
+// @smolvm/oci (and undici under it) costs more to load than the rest of core together, and most commands
+// never touch an image: every exported entry point below loads it on first use.
+let o: typeof OciModule;
+async function loadOci(): Promise<void> {
+  o ??= await import('@smolvm/oci');
+}
 
 /** What names an image: a reference, `docker-archive:`/`oci-archive:`/`oci:`/`rootfs:` forms, a path, or a source object. */
 export type ImageInput = string | ImageSource;
@@ -92,7 +85,7 @@ export function parsePinnedImage(image: string): { source: string; digest: strin
 }
 
 function storeOptions(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; cacheDir: string } {
-  return { env, cacheDir: defaultCacheDir(env) };
+  return { env, cacheDir: o.defaultCacheDir(env) };
 }
 
 function diskOptions(opts: ImagePullOptions, pull: EnsureImageDiskOptions['pull']): EnsureImageDiskOptions {
@@ -111,8 +104,8 @@ function diskOptions(opts: ImagePullOptions, pull: EnsureImageDiskOptions['pull'
 async function pinnedSource(source: ImageSource, digest: string, env: NodeJS.ProcessEnv): Promise<string> {
   switch (source.type) {
     case 'registry': {
-      const ref = parseReference(source.reference);
-      return formatReference({ ...ref, digest: undefined });
+      const ref = o.parseReference(source.reference);
+      return o.formatReference({ ...ref, digest: undefined });
     }
     case 'oci-layout':
       return `oci:${source.path}`;
@@ -120,14 +113,14 @@ async function pinnedSource(source: ImageSource, digest: string, env: NodeJS.Pro
       return `rootfs:${source.path}`;
     case 'archive': {
       if (!('path' in source)) return '-';
-      const rec = (await ociListImages(storeOptions(env))).find((r) => r.digest === digest);
+      const rec = (await o.listImages(storeOptions(env))).find((r) => r.digest === digest);
       return `${rec?.source === 'oci-archive' ? 'oci-archive' : 'docker-archive'}:${source.path}`;
     }
   }
 }
 
 function checkArchitecture(image: ResolvedImage, shown: string): void {
-  const want = hostPlatform().architecture;
+  const want = o.hostPlatform().architecture;
   const got = image.config.architecture;
   if (got && got !== want) {
     throw new SmolvmError(ErrorCode.INVALID_OPTION, `image ${shown} is built for ${image.config.os || 'linux'}/${got}; this host runs ${want} guests`, {
@@ -138,10 +131,10 @@ function checkArchitecture(image: ResolvedImage, shown: string): void {
 
 /** True when the store holds `reference` for another platform than the one wanted (the store keeps one per name). */
 async function storedForOtherPlatform(reference: string, platform: string | undefined, env: NodeJS.ProcessEnv): Promise<boolean> {
-  const want = parsePlatform(platform ?? hostPlatform());
-  const hits = await findImages(reference, storeOptions(env)).catch(() => [] as ImageRecord[]);
+  const want = o.parsePlatform(platform ?? o.hostPlatform());
+  const hits = await o.findImages(reference, storeOptions(env)).catch(() => [] as ImageRecord[]);
   return hits.some((r) => {
-    const got = parsePlatform(r.platform);
+    const got = o.parsePlatform(r.platform);
     return got.os !== want.os || got.architecture !== want.architecture || (want.variant !== undefined && got.variant !== want.variant);
   });
 }
@@ -149,7 +142,7 @@ async function storedForOtherPlatform(reference: string, platform: string | unde
 async function fromSource(source: ImageSource, opts: ImagePullOptions, pull: EnsureImageDiskOptions['pull']): Promise<ResolvedImage> {
   const env = opts.hostEnv ?? process.env;
   if (source.type === 'registry' && pull === 'missing' && (await storedForOtherPlatform(source.reference, opts.platform, env))) pull = 'always';
-  const disk = await ensureImageDisk(source, diskOptions(opts, pull));
+  const disk = await o.ensureImageDisk(source, diskOptions(opts, pull));
   const base = await pinnedSource(source, disk.digest, env);
   return { ...disk, pinned: `${base}@${disk.digest}` };
 }
@@ -162,23 +155,23 @@ async function fromPinnedLocal(pin: { source: string; digest: string }, opts: Im
   const pinned = `${pin.source}@${pin.digest}`;
   if (pin.source.startsWith('rootfs:')) {
     // A root filesystem directory is read again at every start: its disk is rebuilt when the tree changed.
-    const disk = await ensureImageDisk(await resolveImageSource(pin.source), diskOptions(opts, undefined));
+    const disk = await o.ensureImageDisk(await o.resolveImageSource(pin.source), diskOptions(opts, undefined));
     return { ...disk, pinned: `${pin.source}@${disk.digest}` };
   }
   try {
     // Only its digest names a local import in the store. The store looks records up by digest when the
     // name does not match, and `pull: 'never'` guarantees this placeholder name is never fetched.
-    const disk = await ensureImageDisk({ type: 'registry', reference: `localhost/smolvm-pinned@${pin.digest}` }, diskOptions(opts, 'never'));
+    const disk = await o.ensureImageDisk({ type: 'registry', reference: `localhost/smolvm-pinned@${pin.digest}` }, diskOptions(opts, 'never'));
     return { ...disk, pinned };
   } catch (e) {
-    if (!isOciError(e, 'SMOLVM_ERR_OCI_IMAGE_UNKNOWN')) throw e;
+    if (!o.isOciError(e, 'SMOLVM_ERR_OCI_IMAGE_UNKNOWN')) throw e;
   }
   if (pin.source === '-') {
     throw new SmolvmError(IMAGE_NOT_AVAILABLE, `image ${pin.digest} (imported from a stream) is no longer in the image store`, {
       hint: 'Import it again (smolvm image pull - < image.tar), or give the machine another image.',
     });
   }
-  const disk = await ensureImageDisk(await resolveImageSource(pin.source), diskOptions(opts, undefined));
+  const disk = await o.ensureImageDisk(await o.resolveImageSource(pin.source), diskOptions(opts, undefined));
   if (disk.digest !== pin.digest) {
     throw new SmolvmError(IMAGE_NOT_AVAILABLE, `image ${pin.source} now has digest ${disk.digest}, not ${pin.digest} as when the machine was created, and the store no longer has the old one`, {
       hint: 'Recreate the machine from the new image, or restore the old archive or layout.',
@@ -194,11 +187,12 @@ async function fromPinnedLocal(pin: { source: string; digest: string }, opts: Im
  * architecture.
  */
 export async function resolveImage(image: ImageInput, opts: ImagePullOptions = {}): Promise<ResolvedImage> {
+  await loadOci();
   const pin = typeof image === 'string' ? parsePinnedImage(image) : undefined;
   const resolved =
     pin && LOCAL_PIN.test(pin.source)
       ? await fromPinnedLocal(pin, opts)
-      : await fromSource(await resolveImageSource(image, opts.cwd ?? process.cwd()), opts, 'missing');
+      : await fromSource(await o.resolveImageSource(image, opts.cwd ?? process.cwd()), opts, 'missing');
   checkArchitecture(resolved, typeof image === 'string' ? image : (resolved.reference ?? resolved.digest));
   return resolved;
 }
@@ -209,24 +203,25 @@ export async function resolveImage(image: ImageInput, opts: ImagePullOptions = {
  * filesystem directory (no config), or when the store has nothing for it.
  */
 export async function storedImageConfig(image: string | null, env: NodeJS.ProcessEnv): Promise<ImageConfig | null> {
+  await loadOci();
   if (!image) return null;
   const pin = parsePinnedImage(image);
   if (pin?.source.startsWith('rootfs:')) return null;
   const opts = storeOptions(env);
   if (!pin) {
     try {
-      return (await findImages(image, opts))[0]?.config ?? null;
+      return (await o.findImages(image, opts))[0]?.config ?? null;
     } catch {
       return null;
     }
   }
-  const rec = (await ociListImages(opts)).find((r) => r.digest === pin.digest);
+  const rec = (await o.listImages(opts)).find((r) => r.digest === pin.digest);
   if (rec) return rec.config;
   try {
-    const blobs = new BlobStore(opts.cacheDir);
-    const m = parseManifest(await blobs.read(pin.digest));
+    const blobs = new o.BlobStore(opts.cacheDir);
+    const m = o.parseManifest(await blobs.read(pin.digest));
     if (m.kind !== 'manifest') return null;
-    return parseImageConfig(await blobs.read(m.config.digest));
+    return o.parseImageConfig(await blobs.read(m.config.digest));
   } catch {
     return null;
   }
@@ -234,9 +229,10 @@ export async function storedImageConfig(image: string | null, env: NodeJS.Proces
 
 /** Digests (manifest, config and layers) of the images persistent machines use, from their records. */
 export async function imagesInUse(env: NodeJS.ProcessEnv = process.env): Promise<Map<string, string[]>> {
+  await loadOci();
   const machines = withStore(env, (s) => s.listMachines());
   const opts = storeOptions(env);
-  const blobs = new BlobStore(opts.cacheDir);
+  const blobs = new o.BlobStore(opts.cacheDir);
   const used = new Map<string, string[]>();
   const add = (digest: string, machine: string): void => {
     const list = used.get(digest) ?? [];
@@ -250,7 +246,7 @@ export async function imagesInUse(env: NodeJS.ProcessEnv = process.env): Promise
     if (pin) {
       digests.add(pin.digest);
       try {
-        const doc = parseManifest(await blobs.read(pin.digest));
+        const doc = o.parseManifest(await blobs.read(pin.digest));
         if (doc.kind === 'manifest') {
           digests.add(doc.config.digest);
           for (const l of doc.layers) digests.add(l.digest);
@@ -259,7 +255,7 @@ export async function imagesInUse(env: NodeJS.ProcessEnv = process.env): Promise
         /* not in the store (or a root filesystem's listing digest): the digest alone protects the disk */
       }
     } else {
-      for (const r of await findImages(m.image, opts).catch(() => [] as ImageRecord[])) {
+      for (const r of await o.findImages(m.image, opts).catch(() => [] as ImageRecord[])) {
         digests.add(r.digest);
         digests.add(r.configDigest);
         for (const l of r.layers) digests.add(l.digest);
@@ -290,16 +286,18 @@ export interface ImageStoreOptions {
  * Unlike booting, a registry image is always checked for a newer manifest.
  */
 export async function pullImage(image: ImageInput, opts: ImagePullOptions = {}): Promise<ResolvedImage> {
-  const source = await resolveImageSource(image, opts.cwd ?? process.cwd());
+  await loadOci();
+  const source = await o.resolveImageSource(image, opts.cwd ?? process.cwd());
   const resolved = await fromSource(source, opts, source.type === 'registry' ? 'always' : undefined);
   return resolved;
 }
 
 /** The images in the store, newest first, with the persistent machines that use each. */
 export async function listImages(opts: ImageStoreOptions = {}): Promise<ImageInfo[]> {
+  await loadOci();
   const env = opts.hostEnv ?? process.env;
   const used = await imagesInUse(env);
-  return (await ociListImages(storeOptions(env))).map((r) => ({ ...r, machines: used.get(r.digest) ?? [] }));
+  return (await o.listImages(storeOptions(env))).map((r) => ({ ...r, machines: used.get(r.digest) ?? [] }));
 }
 
 /**
@@ -307,11 +305,12 @@ export async function listImages(opts: ImageStoreOptions = {}): Promise<ImageInf
  * machine uses unless `force`; their disks and blobs stay as long as a machine records them.
  */
 export async function removeImage(ref: string, opts: ImageStoreOptions & { force?: boolean } = {}): Promise<ImageRecord[]> {
+  await loadOci();
   const env = opts.hostEnv ?? process.env;
   const store = storeOptions(env);
   if (!opts.force) {
     const used = await imagesInUse(env);
-    const hits = await findImages(ref, store);
+    const hits = await o.findImages(ref, store);
     const users = [...new Set(hits.flatMap((r) => used.get(r.digest) ?? []))];
     if (users.length > 0) {
       throw new SmolvmError(IMAGE_IN_USE, `image ${ref} is used by machine${users.length > 1 ? 's' : ''} ${users.join(', ')}`, {
@@ -319,7 +318,7 @@ export async function removeImage(ref: string, opts: ImageStoreOptions & { force
       });
     }
   }
-  return ociRemoveImage(ref, store);
+  return o.removeImage(ref, store);
 }
 
 export interface PruneImagesOptions extends ImageStoreOptions {
@@ -331,11 +330,18 @@ export interface PruneImagesOptions extends ImageStoreOptions {
 
 /** Frees the image cache: never what a persistent machine uses; with `all`, every other image too. */
 export async function pruneImages(opts: PruneImagesOptions = {}): Promise<PruneResult> {
+  await loadOci();
   const env = opts.hostEnv ?? process.env;
   const used = await imagesInUse(env);
-  return ociPruneImages(new Set(used.keys()), {
+  return o.pruneImages(new Set(used.keys()), {
     ...storeOptions(env),
     ...(opts.all ? { all: true } : {}),
     ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
   });
+}
+
+/** Turns what the user named (`alpine:3.20`, `./image.tar`, `oci:dir`, ...) into an image source. */
+export async function resolveImageSource(input: string | ImageSource, cwd?: string): Promise<ImageSource> {
+  await loadOci();
+  return o.resolveImageSource(input, cwd);
 }

@@ -64,7 +64,6 @@ export type {
   SmolfileTarget,
 } from './smolfile.js';
 export type { SmolfileProblem } from '@smolvm/smolfile';
-export { pullImage, listImages, removeImage, pruneImages, resolveImage, parsePinnedImage, imageCommand } from './images.js';
+export { pullImage, listImages, removeImage, pruneImages, resolveImage, resolveImageSource, parsePinnedImage, imageCommand } from './images.js';
 export type { ImageInput, ImagePullOptions, ImageProgressEvent, ResolvedImage, ImageInfo, ImageStoreOptions, PruneImagesOptions } from './images.js';
-export { resolveImageSource } from '@smolvm/oci';
 export type { ImageSource, ImageConfig, ImageRecord, PruneResult } from '@smolvm/oci';
