@@ -1,6 +1,6 @@
 // Connects a guest process to this terminal: stdio streams with backpressure, raw mode and window size
 // for -t (always restored), and signals forwarded to the guest process.
-import type { GuestProcess, Machine } from '@smolvm/core';
+import { formatDuration, type GuestProcess, type Machine } from '@smolvm/core';
 import type { Io } from './program.js';
 
 export interface AttachFlags {
@@ -76,4 +76,18 @@ export async function attachProcess(io: Io, machine: Machine, cmd: string[], fla
     });
   // Callers await `exited`; make it also wait until output has been handed to our streams.
   return Object.assign(proc, { exited: proc.exited.then(async (x) => (await drained, x)) });
+}
+
+/**
+ * Runs `cmd` attached to this terminal and returns the CLI's exit code: the workload's own, or 124 (with a
+ * message) when `timeoutMs` ran out.
+ */
+export async function runAttached(io: Io, machine: Machine, cmd: string[], flags: AttachFlags): Promise<number> {
+  const proc = await attachProcess(io, machine, cmd, flags);
+  const exit = await proc.exited;
+  if (exit.timedOut) {
+    io.stderr.write(`smolvm: the command ran past its ${formatDuration(flags.timeoutMs!)} timeout and was killed\n`);
+    return 124;
+  }
+  return exit.exitCode;
 }

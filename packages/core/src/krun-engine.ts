@@ -19,6 +19,7 @@ import {
   runnerPath as defaultRunnerPath,
 } from '@smolvm/krun';
 import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
+import { runningVm } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { probeKrun, type KrunHostOptions, type KrunProbe } from './krun-host.js';
@@ -337,35 +338,6 @@ export class KrunEngine implements Engine {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
 
-    const liveSocket = socket;
-    const conn = connection;
-    return {
-      connection,
-      hello,
-      pid: child.pid,
-      exited,
-      takeChannel: () => {
-        liveSocket.removeAllListeners('data');
-        conn.close(new Error('the channel was handed to another owner'));
-        return {
-          write: (b) => liveSocket.write(b),
-          onData: (cb) => void liveSocket.on('data', cb),
-          onClose: (cb) => void liveSocket.once('close', cb),
-          onDrain: (cb) => void liveSocket.on('drain', cb),
-        };
-      },
-      kill: () => {
-        child.kill('SIGKILL');
-        liveSocket.destroy();
-      },
-      shutdown: async (timeoutMs = 10_000) => {
-        connection.shutdown();
-        const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        const x = await exited;
-        clearTimeout(t);
-        liveSocket.destroy();
-        return x;
-      },
-    };
+    return runningVm({ connection, hello, child, socket, exited });
   }
 }

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AgentConnection, encodeFrame, type HelloInfo } from '@smolvm/protocol';
+import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
+import { runningVm } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { chooseAccelerator, findQemu, type AcceleratorChoice, type QemuInfo } from './host.js';
@@ -162,36 +163,7 @@ export class QemuEngine implements Engine {
       );
     }
 
-    const conn = connection;
-    return {
-      connection,
-      hello,
-      pid: child.pid,
-      exited,
-      takeChannel: () => {
-        socket.removeAllListeners('data');
-        conn.close(new Error('the channel was handed to another owner'));
-        return {
-          write: (b) => socket.write(b),
-          onData: (cb) => void socket.on('data', cb),
-          onClose: (cb) => void socket.once('close', cb),
-          onDrain: (cb) => void socket.on('drain', cb),
-        };
-      },
-      kill: () => {
-        child.kill('SIGKILL');
-        socket.destroy();
-      },
-      shutdown: async (timeoutMs = 10_000) => {
-        // Straight onto the socket: works whether or not `connection` still owns the channel.
-        if (!socket.destroyed) socket.write(encodeFrame({ type: 'SHUTDOWN', stream: 0 }));
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        const x = await exited;
-        clearTimeout(timer);
-        socket.destroy();
-        return x;
-      },
-    };
+    return runningVm({ connection, hello, child, socket, exited });
   }
 
   private async earlyExit(x: VmExit, stderr: string, consoleLog: string): Promise<SmolvmError> {

@@ -1,5 +1,5 @@
-import { Machine, formatDuration } from '@smolvm/core';
-import { attachProcess } from '../../attach.js';
+import { Machine } from '@smolvm/core';
+import { attachProcess, runAttached } from '../../attach.js';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { parseTimeout } from './run.js';
@@ -17,13 +17,7 @@ export async function machineExec(io: Io, name: string, cmd: string[], flags: Ex
   if (cmd.length === 0) throw new UsageError('missing the command to run', `Put it after --, e.g.: smolvm machine exec ${name} -- uname -a`);
   const timeoutMs = parseTimeout(flags.timeout);
   await using m = await Machine.get(name, { hostEnv: io.env });
-  const proc = await attachProcess(io, m, cmd, { ...flags, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
-  const exit = await proc.exited;
-  if (exit.timedOut) {
-    io.stderr.write(`smolvm: the command ran past its ${formatDuration(timeoutMs!)} timeout and was killed\n`);
-    return 124;
-  }
-  return exit.exitCode;
+  return await runAttached(io, m, cmd, { ...flags, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
 }
 
 export async function machineShell(io: Io, name: string | undefined, flags: { user?: string }): Promise<number> {

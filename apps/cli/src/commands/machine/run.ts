@@ -1,7 +1,7 @@
-import { Machine, formatDuration, imageCommand, normalizeEnv, parseDuration, resolveImage, type ResolvedImage } from '@smolvm/core';
+import { Machine, imageCommand, normalizeEnv, parseDuration, resolveImage, type ResolvedImage } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
-import { attachProcess } from '../../attach.js';
+import { runAttached } from '../../attach.js';
 import { smolfileForRun, type SmolfileFlags } from '../smolfile/apply.js';
 import { progressBars } from '../image/progress.js';
 import { imageSource, pullOptions, type ImageFlags } from '../image/source.js';
@@ -101,13 +101,7 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
   try {
     if (abort.signal.aborted) return 130;
     await smolfile?.init(machine);
-    const proc = await attachProcess(io, machine, cmd, { ...flags, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
-    const exit = await proc.exited;
-    if (exit.timedOut) {
-      io.stderr.write(`smolvm: the command ran past its ${formatDuration(timeoutMs!)} timeout and was killed\n`);
-      return 124;
-    }
-    return exit.exitCode;
+    return await runAttached(io, machine, cmd, { ...flags, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   } finally {
     await machine.stop();
   }
