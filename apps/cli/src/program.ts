@@ -151,6 +151,7 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .command('inspect')
     .description('show everything about a machine')
     .argument(nameArg, nameDesc)
+    .option('--json', 'machine-readable output')
     .action(handler(async () => (await import('./commands/machine/info.js')).machineInspect));
   machine
     .command('logs')

@@ -21,9 +21,33 @@ export async function machineLs(io: Io, flags: { json?: boolean }): Promise<numb
   return 0;
 }
 
-export async function machineInspect(io: Io, name: string | undefined): Promise<number> {
+export async function machineInspect(io: Io, name: string | undefined, flags: { json?: boolean }): Promise<number> {
   const m = await Machine.get(name ?? DEFAULT, { hostEnv: io.env });
-  io.stdout.write(JSON.stringify(await m.inspect(), null, 2) + '\n');
+  const info = await m.inspect();
+  if (flags.json) {
+    io.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    return 0;
+  }
+  const rows: string[][] = [
+    ['name', info.name],
+    ['state', info.state + (info.lastExitReason && info.state !== 'running' ? ` (${info.lastExitReason})` : '')],
+    ['image', info.image ?? 'default'],
+    ['cpus', String(info.cpus)],
+    ['memory', `${info.memoryMiB} MiB`],
+    ['storage', `${info.storageGiB} GiB`],
+    ['env', info.env.join(' ') || '-'],
+    ['workdir', info.workdir ?? '-'],
+    ['init', info.init.map((c) => JSON.stringify(c)).join(', ') || '-'],
+    ['restart', `${info.restartPolicy}${info.restartMaxRetries !== null ? `, at most ${info.restartMaxRetries} times` : ''}; restarted ${info.restartCount} times`],
+    ['health', info.health ? `${info.health.exec.join(' ')} every ${info.health.intervalMs} ms` : '-'],
+    ['directory', info.dir],
+    ['created', info.createdAt],
+  ];
+  if (info.status) {
+    rows.push(['supervisor pid', String(info.status.supervisorPid)], ['VMM pid', String(info.status.vmmPid ?? '-')]);
+    rows.push(['healthy', info.status.healthy === null ? 'not checked' : String(info.status.healthy)], ['clients', String(info.status.clients)]);
+  }
+  io.stdout.write(table([['FIELD', 'VALUE'], ...rows]).split('\n').slice(1).join('\n'));
   return 0;
 }
 
