@@ -51,6 +51,8 @@ class Supervisor {
   private readonly runDir: string;
   private servers: Server[] = [];
   private clients = 0;
+  private execEnv: string[] = [];
+  private execCwd: string | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -103,6 +105,11 @@ class Supervisor {
     void vm.exited.then((x) => {
       if (this.running === running) void this.onVmExit(`${x.signal ?? `exit code ${x.code}`}`);
     });
+    // Init commands and health checks see what `machine exec` sees: the image's env and working directory
+    // under the machine's own.
+    const imageConfig = launched.image?.config;
+    this.execEnv = mergeEnv(BASE_ENV, imageConfig?.env ?? [], this.rec.env);
+    this.execCwd = this.rec.workdir ?? imageConfig?.workingDir ?? undefined;
     try {
       await conn.handshake();
       await this.runInit(conn);
@@ -121,7 +128,7 @@ class Supervisor {
     for (const cmd of this.rec.init) {
       let output = '';
       const s = conn.exec(
-        { argv: ['/bin/sh', '-c', cmd], env: mergeEnv(BASE_ENV, this.rec.env), ...(this.rec.workdir ? { cwd: this.rec.workdir } : {}) },
+        { argv: ['/bin/sh', '-c', cmd], env: this.execEnv, ...(this.execCwd ? { cwd: this.execCwd } : {}) },
         { onStdout: (d) => void (output += d.toString()), onStderr: (d) => void (output += d.toString()) },
       );
       const x = await s.exited;
@@ -144,7 +151,7 @@ class Supervisor {
       if (!r || this.stopping) return;
       let ok = false;
       try {
-        const s = r.conn.exec({ argv: h.exec, env: mergeEnv(BASE_ENV, this.rec.env) });
+        const s = r.conn.exec({ argv: h.exec, env: this.execEnv, ...(this.execCwd ? { cwd: this.execCwd } : {}) });
         const timer = setTimeout(() => s.signal(9), h.timeoutMs);
         const x = await s.exited;
         clearTimeout(timer);
