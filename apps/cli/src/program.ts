@@ -59,6 +59,7 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('-i, --interactive', 'stream stdin to the command')
     .option('-t, --tty', 'allocate a pseudo-terminal (use -it for a shell)')
     .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m)')
+    .option('-v, --volume <HOST:GUEST[:ro]>', 'mount a host directory in the machine (repeatable; :ro for read-only)', collect)
     .option('--image <image>', 'boot this image: a reference (alpine:3.20), an archive (- for stdin), an OCI layout or a root filesystem directory')
     .option('--platform <os/arch>', 'platform to pick from a multi-platform image (default: the host\'s)')
     .option('--insecure-registry', 'allow plain http to a registry that is not on loopback')

@@ -144,7 +144,6 @@ describe('smolvm machine run with a Smolfile', () => {
     expect(beforeBoot(r.stderr)).toMatchInlineSnapshot(`
       "smolvm: using ./Smolfile (-s PATH picks another, --no-smolfile ignores it)
       smolvm: Smolfile ports (1 mapping) are not forwarded yet: nothing on the host reaches the machine's ports
-      smolvm: Smolfile volumes (1 mount) are not mounted yet: the machine does not see those host paths
       <boot fails: no QEMU>"
     `);
   });

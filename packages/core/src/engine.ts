@@ -18,6 +18,11 @@ export interface VmSpec {
   dataDisk?: string;
   /** Add a virtio-balloon with free page reporting, so memory the guest frees returns to the host. */
   balloon?: boolean;
+  /**
+   * Host directories mounted in the guest, in order: volume i is shared under the tag `smolvm<i>` and mounted
+   * by the agent at `guestPath` (checked and normalised already, see `normalizeVolumes`).
+   */
+  volumes?: { hostPath: string; guestPath: string; readOnly: boolean }[];
   /** How long the guest may take to boot and answer the handshake. */
   bootTimeoutMs?: number;
 }

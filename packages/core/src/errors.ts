@@ -30,4 +30,8 @@ export const ErrorCode = {
   MACHINE_RUNNING: 'SMOLVM_ERR_MACHINE_RUNNING',
   MACHINE_START_FAILED: 'SMOLVM_ERR_MACHINE_START_FAILED',
   INIT_FAILED: 'SMOLVM_ERR_INIT_FAILED',
+  /** A volume that cannot be mounted as given (malformed, a guest path with `..`, spaces or ":", ...). */
+  INVALID_VOLUME: 'SMOLVM_ERR_INVALID_VOLUME',
+  /** A volume's host directory is missing or not a directory. */
+  VOLUME_NOT_FOUND: 'SMOLVM_ERR_VOLUME_NOT_FOUND',
 } as const;

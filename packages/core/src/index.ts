@@ -37,6 +37,8 @@ export type { KrunHostOptions, KrunHypervisor, KrunLibraryInfo, KrunProbe } from
 export { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelCmdline, krunKernelFormat, krunVmSpec } from './krun-spec.js';
 export type { KrunVmSpecOptions } from './krun-spec.js';
 export { normalizeEnv } from './options.js';
+export { MAX_VOLUMES, normalizeVolumes, volumeTag } from './volumes.js';
+export type { VolumeInput, VolumeMount } from './volumes.js';
 export {
   SMOLFILE_NAME,
   UnsupportedSettingError,

@@ -6,6 +6,7 @@ import { open } from 'node:fs/promises';
 import type { KrunKernelFormat, KrunVmSpec } from '@smolvm/krun';
 import type { VmSpec } from './engine.js';
 import { SmolvmError } from './errors.js';
+import { volumeKernelArgs, volumeTag } from './volumes.js';
 
 /** The vsock port the agent connects to (on the host, CID 2); passed to it as `smolvm.vsock=`. */
 export const KRUN_AGENT_VSOCK_PORT = 1024;
@@ -33,7 +34,7 @@ export const KRUN_ENGINE_ERROR_CODES = {
 } as const;
 
 /** The guest kernel command line under libkrun (libkrun appends its own device and `KRUN_*` entries). */
-export function krunKernelCmdline(spec: Pick<VmSpec, 'kernelArgs' | 'dataDisk'>, port = KRUN_AGENT_VSOCK_PORT): string {
+export function krunKernelCmdline(spec: Pick<VmSpec, 'kernelArgs' | 'dataDisk' | 'volumes'>, port = KRUN_AGENT_VSOCK_PORT): string {
   return [
     'console=hvc0',
     'reboot=t',
@@ -42,6 +43,7 @@ export function krunKernelCmdline(spec: Pick<VmSpec, 'kernelArgs' | 'dataDisk'>,
     'smolvm.root=/dev/vda',
     ...(spec.dataDisk ? ['smolvm.rootrw=/dev/vdb'] : []),
     `smolvm.vsock=${port}`,
+    ...volumeKernelArgs(spec.volumes, 'virtiofs'),
     ...(spec.kernelArgs ?? []),
   ].join(' ');
 }
@@ -132,6 +134,8 @@ export function krunVmSpec(spec: VmSpec, options: KrunVmSpecOptions): KrunVmSpec
     ...('remount' in options.root
       ? { rootDiskRemount: { device: '/dev/vda', fstype: 'ext4', options: 'ro' } }
       : { rootDir: options.root.emptyDir }),
+    // Volumes: virtio-fs shares, mounted by the agent (read-only ones with MS_RDONLY in the guest).
+    ...(spec.volumes && spec.volumes.length > 0 ? { virtiofs: spec.volumes.map((v, i) => ({ tag: volumeTag(i), path: v.hostPath })) } : {}),
     exec: { path: KRUN_AGENT_EXEC.path, argv: [...KRUN_AGENT_EXEC.argv], env: [...KRUN_AGENT_EXEC.env] },
     // Network off: an explicit vsock device without TSI, so no guest socket reaches the host's network.
     tsi: { hijackInet: false, hijackUnix: false },

@@ -7,6 +7,7 @@ import type { RunningVm } from './engine.js';
 import { isResolvedImage, resolveImage, type ImageInput, type ImagePullOptions, type ResolvedImage } from './images.js';
 import { checkCpus, checkMemory } from './options.js';
 import { selectEngine } from './select-engine.js';
+import { checkVolumeHostDirs, normalizeVolumes, type VolumeInput } from './volumes.js';
 
 export interface LaunchOptions {
   cpus?: number;
@@ -14,6 +15,11 @@ export interface LaunchOptions {
   /** Writable disk for the root file system's upper layer (persistent machines). */
   dataDisk?: string;
   balloon?: boolean;
+  /**
+   * Host directories to mount in the guest: `"HOST:GUEST[:ro]"` or `{ hostPath, guestPath, readOnly? }`;
+   * relative host paths start from `process.cwd()`. Checked (and the host directories looked at) before boot.
+   */
+  volumes?: readonly VolumeInput[];
   /** Directory for the VM's sockets; a private temporary one (removed by `cleanup`) when absent. */
   runDir?: string;
   consoleLogPath?: string;
@@ -53,8 +59,10 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
   const cpus = checkCpus(options.cpus);
   const memoryMiB = checkMemory(options.memoryMiB);
   const hostEnv = options.hostEnv ?? process.env;
+  const volumes = normalizeVolumes(options.volumes);
   const engine = selectEngine(hostEnv);
   engine.check();
+  await checkVolumeHostDirs(volumes);
   const assets = await resolveGuestAssets(hostEnv);
   const image = await launchImage(options, hostEnv);
   const ownDir = options.runDir === undefined;
@@ -72,6 +80,7 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
         rootDisk: image?.diskPath ?? assets.rootfs,
         ...(options.dataDisk ? { dataDisk: options.dataDisk } : {}),
         ...(options.balloon ? { balloon: true } : {}),
+        ...(volumes.length > 0 ? { volumes } : {}),
         consoleLog: options.consoleLogPath ?? join(runDir, 'console.log'),
         runDir,
       },

@@ -18,6 +18,7 @@ import type { RunningVm } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { MachineFiles } from './files.js';
 import { launchVm } from './launch.js';
+import type { VolumeInput } from './volumes.js';
 import { imageCommand, resolveImage, storedImageConfig, type ImageInput, type ImagePullOptions, type ResolvedImage } from './images.js';
 import type { ImageConfig } from '@smolvm/oci';
 import { BASE_ENV, mergeEnv, normalizeEnv } from './options.js';
@@ -51,6 +52,15 @@ export interface MachineOptions {
   insecureRegistry?: boolean;
   /** Image download and disk build progress. */
   onProgress?: ImagePullOptions['onProgress'];
+  /**
+   * Host directories to mount in the machine: `"HOST:GUEST"`, `"HOST:GUEST:ro"`, or
+   * `{ hostPath, guestPath, readOnly? }`. Relative host paths start from `process.cwd()`; each host path must
+   * be an existing directory (checked before boot, `SMOLVM_ERR_VOLUME_NOT_FOUND`). Guest paths are absolute,
+   * without `..`, spaces or ":" (`SMOLVM_ERR_INVALID_VOLUME`). Files appear owned by the host user (QEMU's
+   * 9p `security_model=none`: no privilege needed, ownership changes in the guest are refused). Ephemeral
+   * machines only: persistent machines do not store volumes yet.
+   */
+  volumes?: readonly VolumeInput[];
 }
 
 export interface ExecOptions {

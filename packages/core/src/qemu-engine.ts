@@ -6,6 +6,7 @@ import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
 import { runningVm } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
+import { volumeKernelArgs, volumeTag } from './volumes.js';
 import { chooseAccelerator, findQemu, type AcceleratorChoice, type QemuInfo } from './host.js';
 
 const STDERR_LIMIT = 16 * 1024;
@@ -28,10 +29,52 @@ export async function tailFile(path: string, bytes = 4096): Promise<string> {
   }
 }
 
+/**
+ * QEMU's microvm (without ACPI) has 8 virtio-mmio transports, on IRQs 12 down to 5, filled in the order the
+ * devices are given. The fifth one's IRQ 8 is the RTC's (rtc=on), so the guest cannot probe a device there
+ * ("Flags mismatch irq 8"): a placeholder takes that slot when more than four devices are needed.
+ */
+export const QEMU_VIRTIO_TRANSPORTS = 8;
+const IRQ8_SLOT = 4;
+
+/** The virtio devices of `spec`, in transport order, each as its QEMU arguments. */
+function qemuDevices(spec: VmSpec): string[][] {
+  const devices: string[][] = [
+    ['-drive', `id=root,file=${spec.rootDisk},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=root'],
+    ['-device', 'virtio-serial-device,max_ports=2', '-device', 'virtserialport,chardev=agent,name=smolvm.agent'],
+    ['-device', 'virtio-rng-device'],
+    ...(spec.dataDisk
+      ? [['-drive', `id=data,file=${spec.dataDisk},format=raw,if=none,discard=unmap`, '-device', 'virtio-blk-device,drive=data']]
+      : []),
+    ...(spec.balloon ? [['-device', 'virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on']] : []),
+    // Volumes: 9p over virtio-mmio. security_model=none needs no privilege: the guest sees the host user's
+    // files as they are, and what it writes belongs to the host user. QEMU option values double their commas.
+    ...(spec.volumes ?? []).map((v, i) => [
+      '-fsdev', `local,id=vol${i},path=${v.hostPath.replaceAll(',', ',,')},security_model=none${v.readOnly ? ',readonly=on' : ''}`,
+      '-device', `virtio-9p-device,fsdev=vol${i},mount_tag=${volumeTag(i)}`,
+    ]),
+  ];
+  if (devices.length > IRQ8_SLOT) devices.splice(IRQ8_SLOT, 0, ['-device', 'virtio-rng-device,id=irq8-placeholder']);
+  return devices;
+}
+
+/** How many volumes a VM like `spec` (its other devices) can have under QEMU. */
+export function qemuVolumeCapacity(spec: Pick<VmSpec, 'dataDisk' | 'balloon'>): number {
+  const others = 3 + (spec.dataDisk ? 1 : 0) + (spec.balloon ? 1 : 0);
+  return QEMU_VIRTIO_TRANSPORTS - 1 - others;
+}
+
 export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: string): string[] {
+  const capacity = qemuVolumeCapacity(spec);
+  if ((spec.volumes?.length ?? 0) > capacity) {
+    throw new SmolvmError(ErrorCode.INVALID_VOLUME, `too many volumes for the QEMU engine: ${spec.volumes!.length}; this machine can have at most ${capacity}`, {
+      hint: "QEMU's microvm has 8 virtio-mmio device slots, shared with the machine's disks and channels. Mount a common parent directory instead.",
+    });
+  }
   const cmdline = [
     'console=ttyS0', 'reboot=t', 'panic=-1', 'quiet', 'loglevel=3', 'smolvm.root=/dev/vda',
     ...(spec.dataDisk ? ['smolvm.rootrw=/dev/vdb'] : []),
+    ...volumeKernelArgs(spec.volumes, '9p'),
     ...(spec.kernelArgs ?? []),
   ];
   return [
@@ -46,16 +89,8 @@ export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: str
     '-initrd', spec.initramfs,
     '-append', cmdline.join(' '),
     '-serial', `file:${spec.consoleLog}`,
-    '-drive', `id=root,file=${spec.rootDisk},format=raw,if=none,readonly=on`,
-    '-device', 'virtio-blk-device,drive=root',
     '-chardev', `socket,id=agent,path=${socketPath}`,
-    '-device', 'virtio-serial-device,max_ports=2',
-    '-device', 'virtserialport,chardev=agent,name=smolvm.agent',
-    '-device', 'virtio-rng-device',
-    ...(spec.dataDisk
-      ? ['-drive', `id=data,file=${spec.dataDisk},format=raw,if=none,discard=unmap`, '-device', 'virtio-blk-device,drive=data']
-      : []),
-    ...(spec.balloon ? ['-device', 'virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on'] : []),
+    ...qemuDevices(spec).flat(),
   ];
 }
 
@@ -97,6 +132,7 @@ export class QemuEngine implements Engine {
     }
     const bootTimeoutMs = spec.bootTimeoutMs ?? (accel.accel === 'tcg' ? 60_000 : 20_000);
     const socketPath = join(spec.runDir, 'agent.sock');
+    const args = qemuArgs(spec, accel, socketPath); // throws for a spec QEMU cannot hold, before anything starts
 
     // We listen and QEMU connects, so there is no window where QEMU's socket exists but is not accepting.
     // A restart reuses the run dir: a socket file left by the previous VM would make listen() fail.
@@ -107,7 +143,7 @@ export class QemuEngine implements Engine {
       server.listen(socketPath, () => resolve());
     });
 
-    const child = spawn(qemu.path, qemuArgs(spec, accel, socketPath), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(qemu.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < STDERR_LIMIT) stderr += d.toString('utf8');

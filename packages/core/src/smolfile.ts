@@ -3,7 +3,7 @@
 // Machine's options.
 //
 // Machines cannot do everything a Smolfile can say yet. Nothing is dropped silently: a setting that is not applied
-// is reported through `onNotice` (network, ports, volumes, the SSH agent: the machine simply lacks them, which
+// is reported through `onNotice` (network, ports, volumes of a persistent machine, the SSH agent: the machine simply lacks them, which
 // fails closed), or refused with a coded error where going on without it would be wrong (secrets of a persistent
 // machine, which would have to be stored).
 import { readFile, stat } from 'node:fs/promises';
@@ -23,6 +23,7 @@ import {
 import { ErrorCode, SmolvmError } from './errors.js';
 import { resolveImage } from './images.js';
 import type { CreateOptions, Machine, RunOptions } from './machine.js';
+import type { VolumeMount } from './volumes.js';
 
 /** The file name looked for in the working directory when no Smolfile is named. */
 export const SMOLFILE_NAME = 'Smolfile';
@@ -192,9 +193,9 @@ export function notAppliedSettings(config: SmolfileMachineConfig, target: Smolfi
   if (config.ports.length > 0) {
     add('ports', `ports (${count(config.ports.length, 'mapping', 'mappings')}) are not forwarded yet: nothing on the host reaches the machine's ports`);
   }
-  if (config.volumes.length > 0) {
-    const hint = target === 'create' ? '; copy files in with machine cp' : '';
-    add('volumes', `volumes (${count(config.volumes.length, 'mount', 'mounts')}) are not mounted yet: the machine does not see those host paths${hint}`);
+  // machine run mounts volumes; persistent machines do not store them yet.
+  if (config.volumes.length > 0 && target === 'create') {
+    add('volumes', `volumes (${count(config.volumes.length, 'mount', 'mounts')}) are not mounted yet: the machine does not see those host paths; copy files in with machine cp`);
   }
   if (config.auth.sshAgent) add('auth.ssh_agent', 'auth.ssh_agent is not applied yet: the host\'s SSH agent is not forwarded into the machine');
   if (target === 'run') {
@@ -270,6 +271,7 @@ export interface SmolfileInit {
  */
 export interface SmolfileRunOptions extends RunOptions {
   cmd: string[];
+  volumes?: VolumeMount[];
   env: Record<string, string>;
   init: SmolfileInit;
 }
@@ -314,6 +316,10 @@ export async function smolfileRunOptions(config: SmolfileMachineConfig, options:
     env,
     ...(config.workdir !== undefined ? { cwd: config.workdir } : {}),
     ...(config.user !== undefined ? { user: config.user } : {}),
+    // Host paths are absolute already (relative ones started from the Smolfile's directory).
+    ...(config.volumes.length > 0
+      ? { volumes: config.volumes.map((v) => ({ hostPath: v.hostPath, guestPath: v.guestPath, readOnly: v.readOnly })) }
+      : {}),
     init: { commands: [...config.init], env: { ...config.env }, ...(config.workdir !== undefined ? { cwd: config.workdir } : {}) },
   };
 }

@@ -124,6 +124,20 @@ describe('KrunEngine with the real runner and the stand-in libkrun (no VM boots)
     expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
   });
 
+  it('shares a volume as virtio-fs and tells the agent to mount it with the virtiofs type', async () => {
+    const spec = await makeSpec();
+    const log = logFile();
+    const volumes = [{ hostPath: spec.runDir, guestPath: '/data', readOnly: true }];
+    await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log }), { ...spec, volumes });
+    const calls = readCalls(log);
+    expect(calls.filter((c) => c.fn.startsWith('krun_add_virtiofs')).map(({ fn, args }) => ({ fn, args }))).toEqual([
+      { fn: 'krun_add_virtiofs', args: [0, 'smolvm0', spec.runDir] },
+    ]);
+    expect(calls.find((c) => c.fn === 'krun_set_kernel')?.args[4]).toBe(
+      'console=hvc0 reboot=t panic=-1 quiet smolvm.root=/dev/vda smolvm.vsock=1024 smolvm.volume=smolvm0:/data:ro:virtiofs',
+    );
+  });
+
   it('adds a machine\'s writable disk as /dev/vdb, the overlay\'s upper layer', async () => {
     const spec = await makeSpec();
     const dataDisk = join(spec.runDir, 'data.ext4');

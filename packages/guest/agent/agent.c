@@ -18,6 +18,12 @@
  *   smolvm.halt=reboot|poweroff   how to end the VM: reboot(RB_AUTOBOOT) (default; QEMU with -no-reboot
  *                                 and the kernel's reboot=t exits) or reboot(RB_POWER_OFF)
  *   smolvm.verbose=1              log every frame on the console
+ *   smolvm.volume=TAG:PATH[:ro][:virtiofs]
+ *                                 (repeatable, at most MAX_VOLUMES) mount the host directory shared under
+ *                                 TAG at the absolute PATH inside the workload root, after the root's own
+ *                                 mounts: 9p over virtio (QEMU) by default, virtiofs (libkrun) with the
+ *                                 suffix; read-only with :ro. The mount point is created without following
+ *                                 any symlink of the image.
  */
 #define _GNU_SOURCE
 #include "fs.h"
@@ -80,6 +86,24 @@ struct vm_options {
 
 static struct vm_options opts;
 
+/* ---- volumes (smolvm.volume=) ---- */
+
+#define MAX_VOLUMES 32
+#define VOLUME_TAG_MAX 64
+#define VOLUME_PATH_MAX 256
+
+struct volume {
+    char tag[VOLUME_TAG_MAX];
+    char path[VOLUME_PATH_MAX];
+    int readonly;
+    int virtiofs;
+};
+
+static struct volume volumes[MAX_VOLUMES];
+static int nvolumes;
+/* Where each volume is mounted in the agent's tree (for the unmounts at halt). */
+static char volume_targets[MAX_VOLUMES][sizeof "/smolvm/root" + VOLUME_PATH_MAX];
+
 static void say(const char *fmt, ...) {
     char buf[1024];
     va_list ap;
@@ -97,7 +121,7 @@ static void sleep_ms(long ms) {
 
 /* ---- VM teardown ---- */
 
-#define MAX_MOUNTS 32
+#define MAX_MOUNTS (32 + MAX_VOLUMES)
 static const char *mounted[MAX_MOUNTS];
 static int nmounted;
 
@@ -184,6 +208,51 @@ static void console_stdio(void) {
 
 static void set_opt(char *dst, size_t cap, const char *val) { snprintf(dst, cap, "%s", val); }
 
+/*
+ * smolvm.volume=TAG:PATH[:ro|:rw][:virtiofs|:9p]. A malformed one stops the VM with a console message:
+ * running the workload without a volume it asked for would be worse than not running it.
+ */
+static void parse_volume(const char *val) {
+    if (nvolumes >= MAX_VOLUMES) vm_fail("smolvm.volume=%s: more than %d volumes", val, MAX_VOLUMES);
+    if (strlen(val) >= VOLUME_TAG_MAX + VOLUME_PATH_MAX + 16) vm_fail("smolvm.volume=...: too long");
+    char buf[VOLUME_TAG_MAX + VOLUME_PATH_MAX + 16];
+    snprintf(buf, sizeof buf, "%s", val);
+    struct volume *v = &volumes[nvolumes];
+    memset(v, 0, sizeof *v);
+    char *save = NULL;
+    char *tag = strtok_r(buf, ":", &save);
+    char *path = tag ? strtok_r(NULL, ":", &save) : NULL;
+    if (!tag || !path) vm_fail("smolvm.volume=%s: expected TAG:PATH[:ro][:virtiofs]", val);
+    if (strlen(tag) >= VOLUME_TAG_MAX) vm_fail("smolvm.volume=%s: the tag is too long", val);
+    for (const char *c = tag; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+              *c == '_' || *c == '.'))
+            vm_fail("smolvm.volume=%s: the tag may hold only letters, digits, '-', '_' and '.'", val);
+    }
+    if (path[0] != '/') vm_fail("smolvm.volume=%s: the path must be absolute", val);
+    if (strlen(path) >= VOLUME_PATH_MAX) vm_fail("smolvm.volume=%s: the path is too long", val);
+    /* No ".." component (it could climb out of the root); "." and empty components are skipped later. */
+    for (const char *c = path; *c; c++) {
+        if (c[0] == '/' && c[1] == '.' && c[2] == '.' && (c[3] == '/' || c[3] == 0))
+            vm_fail("smolvm.volume=%s: the path must not contain \"..\"", val);
+    }
+    int real = 0;
+    for (const char *c = path; *c; c++) {
+        if (*c != '/' && !(*c == '.' && (c[-1] == '/') && (c[1] == '/' || c[1] == 0))) real = 1;
+    }
+    if (!real) vm_fail("smolvm.volume=%s: cannot mount over the root directory", val);
+    for (char *o = strtok_r(NULL, ":", &save); o; o = strtok_r(NULL, ":", &save)) {
+        if (strcmp(o, "ro") == 0) v->readonly = 1;
+        else if (strcmp(o, "rw") == 0) v->readonly = 0;
+        else if (strcmp(o, "virtiofs") == 0) v->virtiofs = 1;
+        else if (strcmp(o, "9p") == 0) v->virtiofs = 0;
+        else vm_fail("smolvm.volume=%s: unknown option \"%s\"", val, o);
+    }
+    snprintf(v->tag, sizeof v->tag, "%s", tag);
+    snprintf(v->path, sizeof v->path, "%s", path);
+    nvolumes++;
+}
+
 static void read_cmdline(void) {
     set_opt(opts.rootfstype, sizeof opts.rootfstype, "ext4");
     set_opt(opts.rootrw, sizeof opts.rootrw, "tmpfs");
@@ -216,6 +285,7 @@ static void read_cmdline(void) {
         }
         else if (strcmp(key, "halt") == 0) opts.poweroff = strcmp(val, "poweroff") == 0;
         else if (strcmp(key, "verbose") == 0) opts.verbose = strcmp(val, "0") != 0;
+        else if (strcmp(key, "volume") == 0) parse_volume(val);
         else say("ignoring unknown kernel option smolvm.%s", key);
     }
     if (strcmp(opts.root, "none") == 0) opts.root[0] = 0;
@@ -230,10 +300,56 @@ static void wait_for_path(const char *path) {
     }
 }
 
+/*
+ * Mounts volume i inside the workload root. The mount point is reached component by component from the
+ * root's own directory fd with O_NOFOLLOW|O_DIRECTORY, so a symlink shipped by the image (`/data -> /`)
+ * is never followed out of the root: it stops the VM with a message instead. Missing components are
+ * created (0755, in the overlay's upper layer). The mount goes through /proc/self/fd/N of the final
+ * directory, which names exactly the directory that was checked.
+ */
+static void mount_volume(int i) {
+    const struct volume *v = &volumes[i];
+    int dirfd = open(ROOT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) vm_fail("volume %s: open %s: %s", v->path, ROOT_DIR, strerror(errno));
+    char buf[VOLUME_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", v->path);
+    char *save = NULL;
+    for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0) continue;
+        if (strcmp(c, "..") == 0) vm_fail("volume %s: \"..\" in the path", v->path);
+        int fd = openat(dirfd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
+            if (mkdirat(dirfd, c, 0755) < 0 && errno != EEXIST)
+                vm_fail("volume %s: mkdir %s: %s", v->path, c, strerror(errno));
+            fd = openat(dirfd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (fd < 0) {
+            int e = errno;
+            vm_fail("volume %s: \"%s\" in the image is not a directory%s: %s", v->path, c,
+                    e == ELOOP || e == ENOTDIR ? " (symlinks in a volume's path are not followed)" : "", strerror(e));
+        }
+        close(dirfd);
+        dirfd = fd;
+    }
+    char target[32];
+    snprintf(target, sizeof target, "/proc/self/fd/%d", dirfd);
+    unsigned long flags = v->readonly ? MS_RDONLY : 0;
+    int rc = v->virtiofs ? mount(v->tag, target, "virtiofs", flags, NULL)
+                         : mount(v->tag, target, "9p", flags, "trans=virtio,version=9p2000.L,msize=262144,cache=none");
+    if (rc < 0)
+        vm_fail("mount volume %s (%s) on %s: %s%s", v->tag, v->virtiofs ? "virtiofs" : "9p", v->path, strerror(errno),
+                errno == ENOENT ? " (no device shares that tag; see the kernel log)" : "");
+    close(dirfd);
+    snprintf(volume_targets[i], sizeof volume_targets[i], "%s%s", ROOT_DIR, v->path);
+    if (nmounted < MAX_MOUNTS) mounted[nmounted++] = volume_targets[i];
+    if (opts.verbose) say("volume %s mounted on %s%s", v->tag, v->path, v->readonly ? " (read-only)" : "");
+}
+
 /* Returns the chroot directory for workloads, or NULL to run them in the initramfs. */
 static const char *setup_root(void) {
     if (!opts.root[0]) {
         say("no smolvm.root on the kernel command line: workloads run in the initramfs");
+        if (nvolumes > 0) say("ignoring %d smolvm.volume= option(s): volumes need smolvm.root", nvolumes);
         return NULL;
     }
     wait_for_path(opts.root);
@@ -265,6 +381,7 @@ static const char *setup_root(void) {
     do_mount("/dev", ROOT_DIR "/dev", NULL, MS_BIND | MS_REC, NULL);
     do_mount("tmpfs", ROOT_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     do_mount("tmpfs", ROOT_DIR "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    for (int i = 0; i < nvolumes; i++) mount_volume(i);
     return ROOT_DIR;
 }
 

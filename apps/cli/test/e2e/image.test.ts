@@ -138,7 +138,7 @@ describe('smolvm image', () => {
 
   it('create records the digest; rm refuses an image in use; prune keeps it until the machine goes', () => {
     expect(smolvm(['machine', 'create', 'img-cli', '--image', images.ref, '--mem', '256', '--storage', '1']).code).toBe(0);
-    const info = JSON.parse(smolvm(['machine', 'inspect', 'img-cli']).stdout) as { image: string };
+    const info = JSON.parse(smolvm(['machine', 'inspect', 'img-cli', '--json']).stdout) as { image: string };
     expect(info.image).toMatch(new RegExp(`^${images.ref.replace(/[.]/g, '\\.')}@sha256:[a-f0-9]{64}$`));
     const digest = info.image.split('@')[1]!;
     expect(smolvm(['machine', 'start', 'img-cli']).code).toBe(0);

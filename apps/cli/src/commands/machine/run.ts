@@ -1,4 +1,4 @@
-import { Machine, imageCommand, normalizeEnv, parseDuration, resolveImage, type ResolvedImage } from '@smolvm/core';
+import { Machine, imageCommand, isSmolvmError, normalizeEnv, normalizeVolumes, parseDuration, resolveImage, type ResolvedImage, type VolumeMount } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { runAttached } from '../../attach.js';
@@ -19,6 +19,8 @@ export interface MachineRunFlags extends SmolfileFlags, ImageFlags {
   interactive?: boolean;
   tty?: boolean;
   timeout?: string;
+  /** -v HOST:GUEST[:ro] (repeatable); relative host paths start from the working directory. */
+  volume?: string[];
 }
 
 export function parseTimeout(text: string | undefined): number | undefined {
@@ -30,6 +32,16 @@ export function parseTimeout(text: string | undefined): number | undefined {
     return ms;
   } catch {
     throw new UsageError(`--timeout ${text} is not a duration`, 'Use a duration such as 30s, 5m or 1h (a bare number means seconds).');
+  }
+}
+
+/** -v entries as volumes, relative host paths from the working directory; a bad one is a usage error. */
+function volumeFlags(io: Io, specs: string[] | undefined): VolumeMount[] {
+  try {
+    return normalizeVolumes(specs ?? [], io.cwd);
+  } catch (e) {
+    if (isSmolvmError(e) && e.code === 'SMOLVM_ERR_INVALID_VOLUME') throw new UsageError(`-v: ${e.message}`, (e as { hint?: string }).hint);
+    throw e;
   }
 }
 
@@ -67,6 +79,8 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
   }
   const timeoutMs = parseTimeout(flags.timeout);
   normalizeEnv(flags.env ?? []); // bad -e entries are refused before anything boots
+  // With a Smolfile, -v has been merged into its volumes (and checked there); else bad -v entries are refused here.
+  const volumes = smolfile ? smolfile.volumes : volumeFlags(io, flags.volume);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -87,6 +101,7 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
       ...(image ? { image } : {}),
       ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
       ...(flags.mem !== undefined ? { memoryMiB: flags.mem } : {}),
+      ...(volumes.length > 0 ? { volumes } : {}),
       hostEnv: io.env,
       signal: abort.signal,
       ...(io.env.SMOLVM_QUIET ? {} : { onNotice: (m: string) => void io.stderr.write(`${m}\n`) }),

@@ -14,6 +14,7 @@ import {
   type MachineConfigInput,
   type SmolfileOverrides,
   type SmolfileProblem,
+  type VolumeMount,
 } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
@@ -34,6 +35,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   workdir: '-w',
   user: '-u',
   init: '--init',
+  volumes: '-v',
   restartPolicy: '--restart',
   cmd: 'the command after --',
 };
@@ -90,6 +92,7 @@ export interface RunFlagsLike extends SmolfileFlags {
   env?: string[];
   workdir?: string;
   user?: string;
+  volume?: string[];
 }
 
 export interface SmolfileRun<F> {
@@ -99,6 +102,8 @@ export interface SmolfileRun<F> {
   flags: F;
   /** Runs the Smolfile's init commands in the booted machine, before the command. */
   init(machine: Machine, signal?: AbortSignal): Promise<void>;
+  /** The Smolfile's volumes and then -v's, host paths resolved (the Smolfile's against its directory). */
+  volumes: VolumeMount[];
 }
 
 /**
@@ -113,6 +118,7 @@ export async function smolfileForRun<F extends RunFlagsLike>(io: Io, cmd: string
     ...(flags.env !== undefined ? { env: flags.env } : {}),
     ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
     ...(flags.user !== undefined ? { user: flags.user } : {}),
+    ...(flags.volume !== undefined ? { volumes: flags.volume } : {}),
     ...(cmd.length > 0 ? { cmd } : {}),
   });
   if (loaded === undefined) return undefined;
@@ -138,6 +144,7 @@ export async function smolfileForRun<F extends RunFlagsLike>(io: Io, cmd: string
     cmd: run.cmd,
     flags: next,
     init: (machine, signal) => runInitCommands(machine, run.init, signal ? { signal } : {}),
+    volumes: run.volumes ?? [],
   };
 }
 
