@@ -1,7 +1,7 @@
 // File operations of the guest agent (SPEC.md "File operations") against `smolvm-agent-host --stdio
 // --root DIR`: raw frames, as in agent.test.ts, so that this test pins the wire format. Every test gets a
 // fresh directory tree: `root` (what the agent sees as "/") next to `outside` (what it must never reach).
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -19,6 +19,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AgentProcess, FIN, T, frame, killRunning, str, u16, u32, u8, type Frame } from './agent-harness.js';
 
 const agentDir = fileURLToPath(new URL('../agent/', import.meta.url));
 // A private build directory: other test files build the agent too, concurrently.
@@ -26,60 +27,7 @@ const buildDir = mkdtempSync(join(tmpdir(), 'smolvm-agent-fs-build-'));
 const agentBin = join(buildDir, 'smolvm-agent-host');
 
 const E = osConstants.errno;
-const T = {
-  HELLO: 0x01,
-  HELLO_ACK: 0x02,
-  PING: 0x03,
-  PONG: 0x04,
-  EXEC: 0x10,
-  STDIN: 0x11,
-  STDOUT: 0x12,
-  WINDOW: 0x14,
-  SIGNAL: 0x15,
-  EXIT: 0x17,
-  ERROR: 0x1f,
-  FS_WRITE: 0x20,
-  FS_READ: 0x21,
-  FS_STAT: 0x22,
-  FS_LIST: 0x23,
-  FS_MKDIR: 0x24,
-  FS_REMOVE: 0x25,
-  FS_DONE: 0x26,
-  FS_ENTRY: 0x27,
-} as const;
-const FIN = 1;
 const KIND = { file: 1, dir: 2, symlink: 3, chr: 4, blk: 5, fifo: 6, sock: 7 } as const;
-
-interface Frame {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-function frame(type: number, stream: number, payload: Buffer = Buffer.alloc(0), flags = 0): Buffer {
-  const h = Buffer.alloc(12);
-  h.writeUInt32BE(payload.length, 0);
-  h.writeUInt8(type, 4);
-  h.writeUInt8(flags, 5);
-  h.writeUInt32BE(stream, 8);
-  return Buffer.concat([h, payload]);
-}
-const u8 = (v: number): Buffer => Buffer.from([v]);
-function u16(v: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(v);
-  return b;
-}
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v);
-  return b;
-}
-const str = (s: string | Buffer): Buffer => {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-};
 
 const fsWrite = (stream: number, path: string, mode = 0o644, mkdirs = false): Buffer =>
   frame(T.FS_WRITE, stream, Buffer.concat([u32(mode), u32(mkdirs ? 1 : 0), str(path)]));
@@ -123,69 +71,9 @@ const parseDone = (f: Frame): { errno: number; message: string } => ({
   message: f.payload.subarray(8, 8 + f.payload.readUInt32BE(4)).toString(),
 });
 
-class Agent {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<number | null>;
-  stderr = '';
-  private buf = Buffer.alloc(0);
-  private frames: Frame[] = [];
-  private waiter: (() => void) | undefined;
-  private eof = false;
-
+class Agent extends AgentProcess {
   constructor(root: string, extra: string[] = []) {
-    this.child = spawn(agentBin, ['--stdio', '--root', root, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 12) {
-        const len = this.buf.readUInt32BE(0);
-        if (this.buf.length < 12 + len) break;
-        this.frames.push({ type: this.buf[4]!, flags: this.buf[5]!, stream: this.buf.readUInt32BE(8), payload: this.buf.subarray(12, 12 + len) });
-        this.buf = this.buf.subarray(12 + len);
-      }
-      this.waiter?.();
-    });
-    this.child.stdout.on('end', () => {
-      this.eof = true;
-      this.waiter?.();
-    });
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.stdin.on('error', () => {});
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-    running.add(this);
-  }
-
-  send(...bufs: Buffer[]): void {
-    this.child.stdin.write(Buffer.concat(bufs));
-  }
-
-  async next(timeoutMs = 10_000): Promise<Frame | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.frames.length === 0) {
-      if (this.eof) return undefined;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no frame from the agent within ${timeoutMs} ms; stderr: ${this.stderr}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.frames.shift();
-  }
-
-  async quiet(ms: number): Promise<boolean> {
-    await new Promise((r) => setTimeout(r, ms));
-    return this.frames.length === 0;
-  }
-
-  async handshake(): Promise<void> {
-    this.send(frame(T.HELLO, 0, Buffer.concat([u16(1), u16(1), u32(15)])));
-    const f = await this.next();
-    expect(f?.type).toBe(T.HELLO_ACK);
-    expect(f?.payload.readUInt32BE(2)).toBe(15); // FILES (bit 3) with TTY, SIGNALS, FLOW_CONTROL
+    super(agentBin, ['--stdio', '--root', root, ...extra]);
   }
 
   /** Frames of one stream up to its FS_DONE (or ERROR); STDOUT credit is granted back as it arrives. */
@@ -253,7 +141,6 @@ class Agent {
   }
 }
 
-const running = new Set<Agent>();
 let base: string;
 let root: string;
 let outside: string;
@@ -272,8 +159,7 @@ beforeEach(() => {
   writeFileSync(join(outside, 'secret'), 'host secret\n');
 });
 afterEach(() => {
-  for (const a of running) a.child.kill('SIGKILL');
-  running.clear();
+  killRunning();
   rmSync(base, { recursive: true, force: true });
 });
 
