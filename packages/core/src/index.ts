@@ -26,7 +26,7 @@ export type { Accelerator, AcceleratorChoice, QemuInfo } from './host.js';
 export { selectEngine } from './select-engine.js';
 export { QemuEngine, qemuArgs } from './qemu-engine.js';
 export type { Engine, VmSpec, RunningVm, VmExit, BootOptions } from './engine.js';
-export { parseDuration, formatDuration } from '@smolvm/smolfile';
+export { parseDuration, formatDuration } from '@smolvm/smolfile/duration';
 export { chooseEngine } from './select-engine.js';
 export type { EngineChoice, SelectEngineOptions } from './select-engine.js';
 export type { DoctorOptions } from './doctor.js';

@@ -8,21 +8,18 @@
 // machine, which would have to be stored).
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import {
-  isSmolvmError,
-  loadSmolfile,
-  localImageSource,
-  resolveMachineConfig,
-  resolveSecrets,
-  SmolfileError,
-  type CliOverrides,
-  type MachineConfig,
-  type Smolfile,
-  type SmolfileProblem,
-} from '@smolvm/smolfile';
-import { ErrorCode, SmolvmError } from './errors.js';
+import type * as SmolfileModule from '@smolvm/smolfile';
+import type { CliOverrides, MachineConfig, Smolfile, SmolfileError, SmolfileProblem } from '@smolvm/smolfile';
+import { ErrorCode, SmolvmError, isSmolvmError } from './errors.js';
 import { resolveImage } from './images.js';
 import type { CreateOptions, Machine, RunOptions } from './machine.js';
+
+// The Smolfile parser (valibot schemas, smol-toml) loads only when a Smolfile is actually used, so commands
+// without one start faster.
+let sf: typeof SmolfileModule;
+async function loadSmolfilePackage(): Promise<void> {
+  sf ??= await import('@smolvm/smolfile');
+}
 import type { VolumeMount } from './volumes.js';
 
 /** The file name looked for in the working directory when no Smolfile is named. */
@@ -91,7 +88,7 @@ function invalidError(problems: readonly SmolfileProblem[], displayPath: string,
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
   const lines = problems.slice(0, 50).map((p) => formatSmolfileProblem(p, displayPath));
   if (problems.length > 50) lines.push(`... and ${problems.length - 50} more`);
-  return new SmolfileError('SMOLVM_ERR_SMOLFILE_INVALID', `${displayPath} is not valid (${count}):\n${lines.join('\n')}`, {
+  return new sf.SmolfileError('SMOLVM_ERR_SMOLFILE_INVALID', `${displayPath} is not valid (${count}):\n${lines.join('\n')}`, {
     problems,
     file: displayPath,
     ...(hint === undefined ? {} : { hint }),
@@ -100,10 +97,11 @@ function invalidError(problems: readonly SmolfileProblem[], displayPath: string,
 
 /** Loads the Smolfile at `absolute`; an invalid file's problems are reported against `displayPath`. */
 async function loadAt(absolute: string, displayPath: string): Promise<Smolfile> {
+  await loadSmolfilePackage();
   try {
-    return await loadSmolfile(absolute);
+    return await sf.loadSmolfile(absolute);
   } catch (error) {
-    if (isSmolvmError(error) && error.code === 'SMOLVM_ERR_SMOLFILE_INVALID' && error instanceof SmolfileError) {
+    if (isSmolvmError(error) && error.code === 'SMOLVM_ERR_SMOLFILE_INVALID' && error instanceof sf.SmolfileError) {
       throw invalidError(error.problems, displayPath, error.hint);
     }
     throw error;
@@ -125,12 +123,13 @@ export interface SmolfileFileCheck {
  * `SmolfileError` when it cannot be read (`SMOLVM_ERR_SMOLFILE_NOT_FOUND`, `SMOLVM_ERR_SMOLFILE_READ`).
  */
 export async function checkSmolfileFile(path: string = SMOLFILE_NAME, options: { cwd?: string } = {}): Promise<SmolfileFileCheck> {
+  await loadSmolfilePackage();
   const absolute = resolve(options.cwd ?? process.cwd(), path);
   try {
-    await loadSmolfile(absolute);
+    await sf.loadSmolfile(absolute);
     return { path: absolute, displayPath: path, ok: true, problems: [] };
   } catch (error) {
-    if (isSmolvmError(error) && error.code === 'SMOLVM_ERR_SMOLFILE_INVALID' && error instanceof SmolfileError) {
+    if (isSmolvmError(error) && error.code === 'SMOLVM_ERR_SMOLFILE_INVALID' && error instanceof sf.SmolfileError) {
       return { path: absolute, displayPath: path, ok: false, problems: error.problems };
     }
     throw error;
@@ -145,6 +144,7 @@ export async function checkSmolfileFile(path: string = SMOLFILE_NAME, options: {
  * `SMOLVM_ERR_SMOLFILE_OVERRIDE_INVALID` for bad overrides (each problem's `path` names the override).
  */
 export async function loadMachineConfig(path?: string, options: LoadMachineConfigOptions = {}): Promise<LoadedMachineConfig> {
+  await loadSmolfilePackage();
   const cwd = resolve(options.cwd ?? process.cwd());
   let source: SmolfileSource | undefined;
   if (path !== undefined) {
@@ -155,10 +155,10 @@ export async function loadMachineConfig(path?: string, options: LoadMachineConfi
   }
   const smolfile = source === undefined ? undefined : await loadAt(source.path, source.displayPath);
   const overrides: CliOverrides = { ...options.overrides, cwd: options.overrides?.cwd ?? cwd };
-  const merged = resolveMachineConfig(smolfile, overrides, { dev: options.dev === true });
+  const merged = sf.resolveMachineConfig(smolfile, overrides, { dev: options.dev === true });
   // A local image named in the Smolfile is relative to the Smolfile's directory, like its volumes (an
   // --image flag stays relative to the working directory).
-  const local = merged.image !== undefined && options.overrides?.image === undefined ? localImageSource(merged.image) : undefined;
+  const local = merged.image !== undefined && options.overrides?.image === undefined ? sf.localImageSource(merged.image) : undefined;
   const config =
     source && local && !isAbsolute(local.path) ? { ...merged, image: local.prefix + resolve(dirname(source.path), local.path) } : merged;
   return source === undefined ? { config } : { config, smolfile: source };
@@ -295,6 +295,7 @@ async function runCommand(config: SmolfileMachineConfig, hostEnv: NodeJS.Process
  * and Cmd. Throws `SMOLVM_ERR_INVALID_OPTION` when there is no command to run.
  */
 export async function smolfileRunOptions(config: SmolfileMachineConfig, options: SmolfileRunOptionsOptions = {}): Promise<SmolfileRunOptions> {
+  await loadSmolfilePackage();
   const hostEnv = options.hostEnv ?? process.env;
   for (const note of notAppliedSettings(config, 'run')) options.onNotice?.(note.message);
   const cmd = await runCommand(config, hostEnv, options.signal);
@@ -303,7 +304,7 @@ export async function smolfileRunOptions(config: SmolfileMachineConfig, options:
       hint: 'Set cmd in the Smolfile, or give the command (CLI: after --).',
     });
   }
-  const secrets = await resolveSecrets(config.secrets, {
+  const secrets = await sf.resolveSecrets(config.secrets, {
     env: hostEnv,
     readFile: options.readSecretFile ?? ((path) => readFile(path)),
   });

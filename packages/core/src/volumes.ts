@@ -4,7 +4,7 @@
 // the agent where to mount it with `smolvm.volume=TAG:GUEST[:ro][:virtiofs]` on the kernel command line.
 import { stat } from 'node:fs/promises';
 import { isAbsolute, posix, resolve } from 'node:path';
-import { parseVolumeSpec } from '@smolvm/smolfile';
+import { parseVolumeSpec } from '@smolvm/smolfile/volumes';
 import { ErrorCode, SmolvmError } from './errors.js';
 
 /** A host directory mounted in the guest. `hostPath` is absolute, `guestPath` absolute and normalised. */
