@@ -30,6 +30,8 @@ export const ErrorCode = {
   MACHINE_RUNNING: 'SMOLVM_ERR_MACHINE_RUNNING',
   MACHINE_START_FAILED: 'SMOLVM_ERR_MACHINE_START_FAILED',
   INIT_FAILED: 'SMOLVM_ERR_INIT_FAILED',
+  IMAGE_NOT_AVAILABLE: 'SMOLVM_ERR_IMAGE_NOT_AVAILABLE',
+  IMAGE_IN_USE: 'SMOLVM_ERR_IMAGE_IN_USE',
   /** A volume that cannot be mounted as given (malformed, a guest path with `..`, spaces or ":", ...). */
   INVALID_VOLUME: 'SMOLVM_ERR_INVALID_VOLUME',
   /** A volume's host directory is missing or not a directory. */

@@ -71,10 +71,6 @@ export interface ImageInfo extends ImageRecord {
   machines: string[];
 }
 
-// Error codes of this module (to move into ErrorCode in errors.ts).
-export const IMAGE_NOT_AVAILABLE = 'SMOLVM_ERR_IMAGE_NOT_AVAILABLE';
-export const IMAGE_IN_USE = 'SMOLVM_ERR_IMAGE_IN_USE';
-
 const DIGEST_SUFFIX = /@(sha256:[a-f0-9]{64})$/;
 
 /** Splits a pinned image string into its source and digest; undefined when `image` is not pinned. */
@@ -167,13 +163,13 @@ async function fromPinnedLocal(pin: { source: string; digest: string }, opts: Im
     if (!o.isOciError(e, 'SMOLVM_ERR_OCI_IMAGE_UNKNOWN')) throw e;
   }
   if (pin.source === '-') {
-    throw new SmolvmError(IMAGE_NOT_AVAILABLE, `image ${pin.digest} (imported from a stream) is no longer in the image store`, {
+    throw new SmolvmError(ErrorCode.IMAGE_NOT_AVAILABLE, `image ${pin.digest} (imported from a stream) is no longer in the image store`, {
       hint: 'Import it again (smolvm image pull - < image.tar), or give the machine another image.',
     });
   }
   const disk = await o.ensureImageDisk(await o.resolveImageSource(pin.source), diskOptions(opts, undefined));
   if (disk.digest !== pin.digest) {
-    throw new SmolvmError(IMAGE_NOT_AVAILABLE, `image ${pin.source} now has digest ${disk.digest}, not ${pin.digest} as when the machine was created, and the store no longer has the old one`, {
+    throw new SmolvmError(ErrorCode.IMAGE_NOT_AVAILABLE, `image ${pin.source} now has digest ${disk.digest}, not ${pin.digest} as when the machine was created, and the store no longer has the old one`, {
       hint: 'Recreate the machine from the new image, or restore the old archive or layout.',
     });
   }
@@ -313,7 +309,7 @@ export async function removeImage(ref: string, opts: ImageStoreOptions & { force
     const hits = await o.findImages(ref, store);
     const users = [...new Set(hits.flatMap((r) => used.get(r.digest) ?? []))];
     if (users.length > 0) {
-      throw new SmolvmError(IMAGE_IN_USE, `image ${ref} is used by machine${users.length > 1 ? 's' : ''} ${users.join(', ')}`, {
+      throw new SmolvmError(ErrorCode.IMAGE_IN_USE, `image ${ref} is used by machine${users.length > 1 ? 's' : ''} ${users.join(', ')}`, {
         hint: `Remove the machine${users.length > 1 ? 's' : ''} first, or force it (-f): the machines keep their disk, and a registry image is fetched again by digest if its data was pruned.`,
       });
     }

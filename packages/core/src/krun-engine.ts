@@ -19,7 +19,7 @@ import {
   runnerPath as defaultRunnerPath,
 } from '@smolvm/krun';
 import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
-import { runningVm } from './running-vm.js';
+import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { probeKrun, type KrunHostOptions, type KrunProbe } from './krun-host.js';
@@ -129,16 +129,6 @@ export function krunExitError(exit: VmExit, stderr: string, consoleTail: string)
   });
 }
 
-function waitExit(child: ChildProcess): Promise<VmExit> {
-  return new Promise((resolve) => {
-    // 'close' rather than 'exit': by then the runner's stderr has been read to the end.
-    child.once('close', (code, signal) => resolve({ code, signal }));
-    // A process that never started has nothing to wait for.
-    child.once('error', () => {
-      if (child.pid === undefined) resolve({ code: null, signal: null });
-    });
-  });
-}
 
 function listen(server: Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -9,11 +9,13 @@ import {
   startPersistent,
   statusPersistent,
   stopPersistent,
+  machineDirOf,
   withStore,
   type MachineConnection,
 } from './persistent.js';
 import { checkMachineName, type MachineConfigInput, type MachineConfigPatch, type MachineRecord } from './state/index.js';
 import type { SupervisorStats, SupervisorStatus } from './supervisor/control.js';
+import { FILE_NAMES } from './supervisor/paths.js';
 import type { RunningVm } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { MachineFiles } from './files.js';
@@ -349,7 +351,8 @@ export class Machine {
   /** The machine's record, and live status while it runs. */
   async inspect(): Promise<MachineInfo> {
     const name = this.requireName('inspect');
-    const [rec, dir] = withStore(this.hostEnv, (s) => [s.getMachine(name), s.machineDir(name)] as const);
+    const rec = withStore(this.hostEnv, (s) => s.getMachine(name));
+    const dir = machineDirOf(name, this.hostEnv);
     const status = await statusPersistent(rec, this.hostEnv);
     return { ...rec, dir, ...(status ? { status } : {}) };
   }
@@ -359,7 +362,7 @@ export class Machine {
     const name = this.requireName('update');
     if (patch.image) patch = { ...patch, image: (await resolveImage(patch.image, { hostEnv: this.hostEnv })).pinned };
     const rec = withStore(this.hostEnv, (s) => s.updateMachine(name, patch));
-    if (patch.storageGiB !== undefined) await growDisk(join(withStore(this.hostEnv, (s) => s.machineDir(name)), 'disk.ext4'), rec.storageGiB);
+    if (patch.storageGiB !== undefined) await growDisk(join(machineDirOf(name, this.hostEnv), FILE_NAMES.disk), rec.storageGiB);
     this.defaults = { env: rec.env, workdir: rec.workdir };
     this.recordedImage = rec.image;
     this.imageDefaults = undefined;
@@ -390,8 +393,8 @@ export class Machine {
 
   /** Paths of the guest console log and the supervisor's log. */
   logPaths(): { console: string; supervisor: string } {
-    const dir = withStore(this.hostEnv, (s) => s.machineDir(this.requireName('logs')));
-    return { console: join(dir, 'console.log'), supervisor: join(dir, 'supervisor.log') };
+    const dir = machineDirOf(this.requireName('logs'), this.hostEnv);
+    return { console: join(dir, FILE_NAMES.console), supervisor: join(dir, FILE_NAMES.supervisorLog) };
   }
 
   /** Runs a command and resolves with its exit status and collected output. */

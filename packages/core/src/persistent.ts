@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { buildExt4Empty } from './disk.js';
 import { AgentConnection } from '@smolvm/protocol';
 import { ErrorCode, SmolvmError } from './errors.js';
-import { openStateStore, type MachineRecord, type MachineSpec, type StateStore } from './state/index.js';
+import { checkMachineName, openStateStore, smolvmHome, type MachineRecord, type MachineSpec, type StateStore } from './state/index.js';
 import { controlRequest, lineReader, type SupervisorStats, type SupervisorStatus } from './supervisor/control.js';
 import { FILE_NAMES, SOCKET_NAMES, runtimeDir } from './supervisor/paths.js';
 
@@ -18,6 +18,11 @@ const here = fileURLToPath(import.meta.url);
 const supervisorMain = here.endsWith('.ts')
   ? join(dirname(here), '..', 'dist', 'supervisor', 'main.js')
   : join(dirname(here), 'supervisor', 'main.js');
+
+/** `<home>/machines/<name>`: derived from the data dir, so finding a file there needs no database. */
+export function machineDirOf(name: string, env: NodeJS.ProcessEnv): string {
+  return join(smolvmHome(env), 'machines', checkMachineName(name));
+}
 
 export function withStore<T>(env: NodeJS.ProcessEnv, fn: (store: StateStore) => T): T {
   const store = openStateStore({ env });
@@ -122,17 +127,19 @@ export async function stopPersistent(name: string, env: NodeJS.ProcessEnv, timeo
     }
     if (!(e instanceof SmolvmError)) throw e;
   }
-  // Wait until the record shows the supervisor gone (bounded).
+  // Wait until the record shows the supervisor gone (bounded), reading it through one open store.
   const end = Date.now() + timeoutMs + 10_000;
-  for (;;) {
-    const now = withStore(env, (s) => s.getMachine(name));
-    if (now.state !== 'running' && now.state !== 'stopping' && now.state !== 'starting') break;
-    if (Date.now() > end) {
-      if (now.supervisorPid) process.kill(now.supervisorPid, 'SIGKILL');
-      break;
+  await withStore(env, async (store) => {
+    for (;;) {
+      const now = store.getMachine(name);
+      if (now.state !== 'running' && now.state !== 'stopping' && now.state !== 'starting') return;
+      if (Date.now() > end) {
+        if (now.supervisorPid) process.kill(now.supervisorPid, 'SIGKILL');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  });
   return { wasRunning: true };
 }
 

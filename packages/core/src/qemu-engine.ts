@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
-import { runningVm } from './running-vm.js';
+import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { volumeKernelArgs, volumeTag } from './volumes.js';
@@ -94,16 +94,6 @@ export function qemuArgs(spec: VmSpec, accel: AcceleratorChoice, socketPath: str
   ];
 }
 
-function waitExit(child: ChildProcess): Promise<VmExit> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    // 'close' rather than 'exit': by then QEMU's stderr has been read to the end.
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-}
 
 /** Boots VMs with `qemu-system-* -M microvm`. */
 export class QemuEngine implements Engine {

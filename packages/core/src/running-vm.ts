@@ -3,6 +3,23 @@ import type { Socket } from 'node:net';
 import { encodeFrame, type AgentConnection, type HelloInfo } from '@smolvm/protocol';
 import type { RunningVm, VmExit } from './engine.js';
 
+/**
+ * Resolves when the VMM (or runner) process has ended. Waits for 'close' rather than 'exit', so its stderr
+ * has been read to the end; a process that never started resolves at once.
+ */
+export function waitExit(child: ChildProcess): Promise<VmExit> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('close', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => {
+      if (child.pid === undefined) resolve({ code: null, signal: null });
+    });
+  });
+}
+
 /** The handle every engine returns once its VMM process runs and the agent has answered the handshake. */
 export function runningVm(parts: {
   connection: AgentConnection;
