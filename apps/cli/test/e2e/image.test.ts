@@ -1,13 +1,14 @@
 // End-to-end: `smolvm machine run --image`, `machine create --image` and `smolvm image pull|ls|rm|prune`
 // with the built binary, a real registry (Debian's docker-registry on 127.0.0.1, images pushed by skopeo)
 // and real VMs. The test images come from packages/core/test/e2e/image-fixtures.ts.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processesMentioning } from '@smolvm/test-utils';
 import { main } from '../../src/main.js';
 import {
   EXPECTED_PROBE,
@@ -36,13 +37,7 @@ function smolvm(args: string[], opts: { input?: Buffer; cwd?: string; env?: Node
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-const leftoverProcesses = (): string[] => {
-  try {
-    return execFileSync('pgrep', ['-f', privateTmp], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-};
+const leftoverProcesses = (): number[] => processesMentioning(privateTmp);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'smolvm-cli-image-'));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processesMentioning } from '@smolvm/test-utils';
 
 const bin = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
 const T = 180_000;
@@ -18,13 +19,7 @@ function smolvm(args: string[], input?: Buffer | string) {
   return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString(), raw: r.stdout };
 }
 
-const leftoverProcesses = (): string[] => {
-  try {
-    return execFileSync('pgrep', ['-f', privateTmp], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-};
+const leftoverProcesses = (): number[] => processesMentioning(privateTmp);
 
 let work: string;
 beforeAll(() => {
