@@ -49,6 +49,7 @@ const char *smol_type_name(uint8_t type) {
     case SMOL_FS_REMOVE: return "FS_REMOVE";
     case SMOL_FS_DONE: return "FS_DONE";
     case SMOL_FS_ENTRY: return "FS_ENTRY";
+    case SMOL_TCP_CONNECT: return "TCP_CONNECT";
     default: return NULL;
     }
 }
@@ -259,6 +260,12 @@ enum smol_status smol_decode_payload(const struct smol_header *h, const uint8_t 
         if (f->u.fs.flags & ~SMOL_FS_KNOWN_FLAGS) return SMOL_E_BAD_FLAGS;
         TRY(rd_str(&r, &f->u.fs.path));
         break;
+    case SMOL_TCP_CONNECT:
+        TRY(rd_u32(&r, &f->u.tcp.window));
+        if (f->u.tcp.window == 0) return SMOL_E_LIMIT;
+        TRY(rd_u16(&r, &f->u.tcp.port));
+        if (f->u.tcp.port == 0) return SMOL_E_LIMIT;
+        break;
     case SMOL_FS_DONE:
         TRY(rd_u32(&r, &f->u.fs_done.err));
         TRY(rd_str(&r, &f->u.fs_done.message));
@@ -359,6 +366,9 @@ static size_t payload_size(const struct smol_frame *f) {
         if ((f->u.fs.flags & ~SMOL_FS_KNOWN_FLAGS) || f->u.fs.path.len > SMOL_MAX_STR)
             return SIZE_MAX;
         return 4 + 4 + (size_t)f->u.fs.path.len;
+    case SMOL_TCP_CONNECT:
+        if (f->u.tcp.window == 0 || f->u.tcp.port == 0) return SIZE_MAX;
+        return 4 + 2;
     case SMOL_FS_DONE:
         if (f->u.fs_done.message.len > SMOL_MAX_STR) return SIZE_MAX;
         return 4 + 4 + (size_t)f->u.fs_done.message.len;
@@ -483,6 +493,10 @@ size_t smol_encode(const struct smol_frame *f, uint8_t *out, size_t cap) {
     case SMOL_FS_REMOVE:
         wr_u32(&w, f->u.fs.flags);
         wr_str(&w, f->u.fs.path);
+        break;
+    case SMOL_TCP_CONNECT:
+        wr_u32(&w, f->u.tcp.window);
+        wr_u16(&w, f->u.tcp.port);
         break;
     case SMOL_FS_DONE:
         wr_u32(&w, f->u.fs_done.err);
@@ -645,6 +659,9 @@ char *smol_describe(const struct smol_frame *f) {
     case SMOL_FS_REMOVE:
         sb_printf(&b, " flags=0x%" PRIx32 " path=", f->u.fs.flags);
         sb_jstr(&b, f->u.fs.path.ptr, f->u.fs.path.len);
+        break;
+    case SMOL_TCP_CONNECT:
+        sb_printf(&b, " window=%" PRIu32 " port=%u", f->u.tcp.window, (unsigned)f->u.tcp.port);
         break;
     case SMOL_FS_DONE:
         sb_printf(&b, " errno=%" PRIu32 " message=", f->u.fs_done.err);

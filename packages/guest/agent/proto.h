@@ -26,7 +26,9 @@
 #define SMOL_CAP_SIGNALS 0x2u
 #define SMOL_CAP_FLOW_CONTROL 0x4u
 #define SMOL_CAP_FILES 0x8u
-#define SMOL_CAPS_V1 (SMOL_CAP_TTY | SMOL_CAP_SIGNALS | SMOL_CAP_FLOW_CONTROL | SMOL_CAP_FILES)
+#define SMOL_CAP_TCP 0x10u
+#define SMOL_CAPS_V1 \
+    (SMOL_CAP_TTY | SMOL_CAP_SIGNALS | SMOL_CAP_FLOW_CONTROL | SMOL_CAP_FILES | SMOL_CAP_TCP)
 
 #define SMOL_EXEC_TTY 0x1u
 #define SMOL_EXEC_STDIN 0x2u
@@ -73,6 +75,7 @@ enum smol_type {
     SMOL_FS_REMOVE = 0x25,
     SMOL_FS_DONE = 0x26,
     SMOL_FS_ENTRY = 0x27,
+    SMOL_TCP_CONNECT = 0x28,
 };
 
 /* ERROR.code values. */
@@ -168,6 +171,10 @@ struct smol_frame {
             uint32_t mode, flags, window;
             struct smol_bytes path;
         } fs;
+        struct {
+            uint32_t window;
+            uint16_t port;
+        } tcp; /* TCP_CONNECT */
         struct {
             uint32_t err; /* errno */
             struct smol_bytes message;

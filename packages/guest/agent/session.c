@@ -26,7 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -42,7 +45,7 @@
 #define CREDIT_MAX ((uint64_t)1 << 62)
 #define READ_FRAMES 4 /* data frames one readv() of a process's output may fill (256 KiB) */
 
-enum stream_kind { SK_EXEC, SK_FS_WRITE, SK_FS_READ, SK_FS_LIST, SK_FS_REMOVE };
+enum stream_kind { SK_EXEC, SK_FS_WRITE, SK_FS_READ, SK_FS_LIST, SK_FS_REMOVE, SK_TCP };
 
 /* State of a file operation that outlives its request frame. */
 struct fs_stream {
@@ -388,12 +391,15 @@ static void stdin_write(struct stream *s) {
         s->in_off = 0;
         if (s->in_fin && s->in_fd >= 0) {
             if (s->tty) tty_send_eof(s);
+            /* A connection shares its socket between in_fd and out_fd: only shutdown() says EOF. */
+            if (s->kind == SK_TCP) shutdown(s->in_fd, SHUT_WR);
             close_fd(&s->in_fd);
         }
     }
 }
 
 static void fs_finish(struct stream *s, int err, const char *path);
+static void send_fs_done(uint32_t id, int err, const char *path);
 
 /*
  * Output from a process's pipe without copying it through the agent: the payload is spliced (page
@@ -472,6 +478,11 @@ static void pump_output(struct stream *s, int fdno) {
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (s->kind == SK_TCP && n < 0) {
+        /* ECONNRESET and friends: the connection is broken both ways. */
+        fs_finish(s, errno, s->fs->path);
+        return;
+    }
     if (s->kind == SK_FS_READ) {
         /* The whole file was sent (FIN, then FS_DONE), or reading it failed (FS_DONE only). */
         if (n == 0) send_data(s->id, type, NULL, 0, 1);
@@ -520,6 +531,11 @@ static void sweep(void) {
                 f.u.exit.exit_code = WEXITSTATUS(s->status);
             }
             send_frame(&f);
+            s->dead = 1;
+        }
+        if (s->kind == SK_TCP && !s->dead && s->out_fd < 0 && s->in_fd < 0) {
+            /* Both directions ended: the guest service's EOF went out, the host's FIN went in. */
+            send_fs_done(s->id, 0, "");
             s->dead = 1;
         }
         if (s->dead) {
@@ -689,6 +705,58 @@ static void handle_fs(const struct smol_frame *f) {
     S.streams[S.nstreams++] = s;
 }
 
+/*
+ * TCP_CONNECT: a connection to 127.0.0.1:port in the guest (the workloads share the agent's network
+ * namespace, so this is where a published port's service listens). The socket is both the stream's
+ * "stdin" (host bytes in; FIN = shutdown(SHUT_WR)) and its "stdout" (guest bytes out; EOF = FIN), under
+ * the same credit rules as an exec. The stream ends with FS_DONE once both directions ended, or with an
+ * errno when the connection could not be made or broke.
+ */
+static void handle_tcp(const struct smol_frame *f) {
+    uint32_t id = f->stream;
+    struct stream *old = find_stream(id);
+    if (old) {
+        stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
+        return;
+    }
+    char where[32];
+    snprintf(where, sizeof where, "127.0.0.1:%u", (unsigned)f->u.tcp.port);
+    if (S.nstreams >= MAX_STREAMS) {
+        send_fs_done(id, EMFILE, where);
+        return;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        send_fs_done(id, errno, where);
+        return;
+    }
+    /* Loopback connects complete (or are refused) at once; the timeout only bounds a full backlog. */
+    struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->u.tcp.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc;
+    do rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    while (rc < 0 && errno == EINTR);
+    int out = rc == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+    struct stream *s = out >= 0 ? fs_stream_new(id, SK_TCP, where) : NULL;
+    if (!s) {
+        int err = rc < 0 ? errno : out < 0 ? errno : ENOMEM;
+        if (err == EINPROGRESS || err == EAGAIN) err = ETIMEDOUT;
+        send_fs_done(id, err, where);
+        close(fd);
+        if (out >= 0) close(out);
+        return;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    s->in_fd = fd;
+    s->out_fd = out;
+    s->credit_out = f->u.tcp.window;
+    s->in_credit = SMOL_STDIN_WINDOW;
+    s->in_last_nl = 1;
+    S.streams[S.nstreams++] = s;
+}
+
 /* STDIN on an FS_WRITE stream: straight into the temporary file, then the credit goes back. */
 static void fs_write_input(struct stream *s, const struct smol_frame *f) {
     uint32_t n = f->u.data.len;
@@ -839,7 +907,7 @@ static void handle_stdin(const struct smol_frame *f) {
         fs_write_input(s, f);
         return;
     }
-    if (s->kind != SK_EXEC) {
+    if (s->kind != SK_EXEC && s->kind != SK_TCP) {
         stream_abort(s, SMOL_ERR_MALFORMED, "STDIN on a file operation that takes no input");
         return;
     }
@@ -950,6 +1018,7 @@ static void handle_frame(const struct smol_frame *f) {
     case SMOL_FS_LIST:
     case SMOL_FS_MKDIR:
     case SMOL_FS_REMOVE: handle_fs(f); break;
+    case SMOL_TCP_CONNECT: handle_tcp(f); break;
     default: /* HELLO_ACK, STDOUT, STDERR, EXIT, FS_DONE, FS_ENTRY: the agent sends these */
         if (f->stream != 0 && (s = find_stream(f->stream)) != NULL)
             stream_abort(s, SMOL_ERR_MALFORMED, "%s frames go from the agent to the host",

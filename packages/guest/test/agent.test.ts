@@ -125,7 +125,7 @@ describe('smolvm-agent-host --stdio', () => {
     expect(ack?.type).toBe(T.HELLO_ACK);
     expect(ack?.stream).toBe(0);
     expect(ack?.payload.readUInt16BE(0)).toBe(1);
-    expect(ack?.payload.readUInt32BE(2)).toBe(15); // TTY, SIGNALS, FLOW_CONTROL, FILES
+    expect(ack?.payload.readUInt32BE(2)).toBe(31); // TTY, SIGNALS, FLOW_CONTROL, FILES, TCP
     expect(ack?.payload.subarray(10).toString()).toBe('smolvm-agent 0.1.0');
 
     a.send(frame(T.PING, 0, u64(0x1122334455667788n)));

@@ -87,6 +87,8 @@ export interface ExecHandlers {
   onStderr?: (data: Buffer) => void;
   /** Directory entries of `FS_STAT` / `FS_LIST`. */
   onEntry?: (entry: FsEntry) => void;
+  /** The agent sent `FIN` on stdout (1) or stderr (2): no more data on that fd. */
+  onEnd?: (fd: 1 | 2) => void;
   manualAck?: boolean;
 }
 
@@ -212,6 +214,7 @@ export class ExecStream {
           cb?.(frame.data);
           if (!this.handlers.manualAck) this.ack(fd, frame.data.length);
         }
+        if (frame.fin) this.handlers.onEnd?.(fd);
         break;
       }
       case 'WINDOW':
@@ -375,6 +378,26 @@ export class AgentConnection {
         this.send({ type: 'FS_REMOVE', stream: id, flags: op.recursive ? 1 : 0, path });
         break;
     }
+    return stream;
+  }
+
+  /**
+   * Opens a TCP connection from the agent to `127.0.0.1:port` inside the guest (SPEC.md, "TCP
+   * connections"). Bytes for the guest service go through `writeStdin` (`endStdin` half-closes), its
+   * replies arrive through `onStdout` and `onEnd(1)`. `exited` resolves when both directions are done and
+   * rejects with GuestFsError when the connection failed or broke (`ECONNREFUSED`: nothing listens);
+   * `signal(9)` aborts it.
+   */
+  tcpConnect(port: number, handlers: ExecHandlers = {}, windowBytes = DEFAULT_OUTPUT_WINDOW): ExecStream {
+    if (this.closedWith) throw this.closedWith;
+    if (this.peer && (this.peer.capabilities & Capability.TCP) === 0) {
+      throw new ProtocolError('SMOLVM_ERR_AGENT_TOO_OLD', `the guest agent (${this.peer.agent}) does not support TCP connections`, {});
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port ${port} is not 1..65535`);
+    const id = this.allocateStream();
+    const stream = new ExecStream(this, id, handlers, windowBytes);
+    this.streams.set(id, stream);
+    this.send({ type: 'TCP_CONNECT', stream: id, window: windowBytes, port });
     return stream;
   }
 

@@ -55,6 +55,8 @@ export function describeFrame(f: Frame): string {
       return `${head} path=${describeBytes(f.path)}`;
     case 'FS_REMOVE':
       return `${head} flags=${hex(f.flags)} path=${describeBytes(f.path)}`;
+    case 'TCP_CONNECT':
+      return `${head} window=${f.window} port=${f.port}`;
     case 'FS_DONE':
       return `${head} errno=${f.errno} message=${describeBytes(f.message)}`;
     case 'FS_ENTRY':

@@ -9,8 +9,8 @@ export const MAX_LIST = 4096;
 export const STDIN_WINDOW = 262_144;
 export const FLAG_FIN = 0x01;
 
-export const Capability = { TTY: 0x1, SIGNALS: 0x2, FLOW_CONTROL: 0x4, FILES: 0x8 } as const;
-export const ALL_CAPABILITIES = 0xf;
+export const Capability = { TTY: 0x1, SIGNALS: 0x2, FLOW_CONTROL: 0x4, FILES: 0x8, TCP: 0x10 } as const;
+export const ALL_CAPABILITIES = 0x1f;
 /** `FS_WRITE` flag: create missing parents; `FS_MKDIR`: parents; `FS_REMOVE`: recursive. */
 export const FsFlag = { MKDIRS: 0x1, PARENTS: 0x1, RECURSIVE: 0x1 } as const;
 export const FsKind = { FILE: 1, DIRECTORY: 2, SYMLINK: 3, CHAR_DEVICE: 4, BLOCK_DEVICE: 5, FIFO: 6, SOCKET: 7 } as const;
@@ -48,6 +48,7 @@ export const FrameType = {
   FS_REMOVE: 0x25,
   FS_DONE: 0x26,
   FS_ENTRY: 0x27,
+  TCP_CONNECT: 0x28,
 } as const;
 
 export type Frame =
@@ -81,6 +82,7 @@ export type Frame =
   | { type: 'FS_MKDIR'; stream: number; mode: number; flags: number; path: Buffer }
   | { type: 'FS_REMOVE'; stream: number; flags: number; path: Buffer }
   | { type: 'FS_DONE'; stream: number; errno: number; message: Buffer }
+  | { type: 'TCP_CONNECT'; stream: number; window: number; port: number }
   | {
       type: 'FS_ENTRY';
       stream: number;
@@ -214,6 +216,9 @@ export function encodeFrame(frame: Frame): Buffer {
       break;
     case 'FS_DONE':
       w.u32(frame.errno).str(frame.message);
+      break;
+    case 'TCP_CONNECT':
+      w.u32(frame.window).u16(frame.port);
       break;
     case 'FS_ENTRY':
       w.u8(frame.kind).u32(frame.mode).u32(frame.uid).u32(frame.gid).u64(frame.size).i64(frame.mtime).str(frame.name).str(frame.target);
@@ -422,6 +427,14 @@ export function decodePayload(header: FrameHeader, payload: Buffer): Frame {
     case 'FS_DONE':
       frame = { type: 'FS_DONE', stream, errno: r.u32(), message: r.str() };
       break;
+    case 'TCP_CONNECT': {
+      const window = r.u32();
+      if (window < 1) throw r.fail('limit', 'TCP_CONNECT window must be at least 1 byte');
+      const port = r.u16();
+      if (port < 1) throw r.fail('limit', 'TCP_CONNECT port 0');
+      frame = { type: 'TCP_CONNECT', stream, window, port };
+      break;
+    }
     case 'FS_ENTRY': {
       const kind = r.u8();
       if (kind < 1 || kind > 7) throw r.fail('limit', `entry kind ${kind}`);
