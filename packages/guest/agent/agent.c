@@ -7,8 +7,15 @@
  *   ... --root DIR                test mode: file operations resolve inside DIR (default /)
  *   ... --no-tmpfile              test mode: FS_WRITE never uses O_TMPFILE
  *   smolvm-agent --version
+ *   smolvm-agent --print-config [--cmdline FILE] [smolvm.KEY=VALUE...]
+ *                                 test mode: parse options as PID 1 would (FILE instead of /proc/cmdline,
+ *                                 the tokens as PID 1's arguments), print the result, exit (2 on error)
  *
- * Kernel command line (VM mode), every option optional:
+ * Options come from the kernel command line and, in VM mode, from PID 1's own arguments: under libkrun
+ * with libkrunfw's kernel the command line is libkrun's, and the engine passes the same tokens as the
+ * arguments libkrun's init hands to the agent (krun_set_exec). Arguments are applied after the command
+ * line: a key given there replaces the command line's value, and smolvm.volume= arguments replace the
+ * command line's volume list. Every option is optional:
  *   smolvm.root=/dev/vda          read-only base file system (ext4, or smolvm.rootfstype=) of the workload;
  *                                 absent or "none": workloads run in the initramfs itself
  *   smolvm.rootrw=tmpfs           where the overlay's upper layer lives: tmpfs (default), or a block device
@@ -45,6 +52,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -65,6 +73,7 @@ struct smol_sockaddr_vm {
 };
 #define SMOL_VMADDR_CID_HOST 2u
 
+#define SMOLVM_DIR "/smolvm"
 #define BASE_DIR "/smolvm/base"
 #define RW_DIR "/smolvm/rw"
 #define ROOT_DIR "/smolvm/root"
@@ -85,6 +94,25 @@ struct vm_options {
 };
 
 static struct vm_options opts;
+
+/*
+ * Shared-root mode: `/` is a virtio-fs share of a host directory (libkrun's krun_set_root, booted by
+ * libkrunfw's kernel and libkrun's init) rather than our initramfs. That directory belongs to the host
+ * and is shared by every VM, so nothing may be created in it: the agent mounts a tmpfs on /smolvm (a
+ * directory the host prepared) and only uses mount points that already exist (/dev, /proc, /sys, /tmp,
+ * /run); mkdir_p refuses to create anything on the share.
+ */
+static int shared_root;
+/* virtio-fs reports FUSE's magic number in statfs (libkrun's init checks the same value). */
+#define SMOL_FUSE_SUPER_MAGIC 0x65735546L
+
+/* --print-config: vm_fail prints and exits instead of halting (it must never kill(-1) on a host). */
+static int dry_run;
+
+/* smolvm.* tokens PID 1 received as arguments (pointers into argv). */
+#define MAX_ARG_OPTIONS 64
+static const char *arg_options[MAX_ARG_OPTIONS];
+static int narg_options;
 
 /* ---- volumes (smolvm.volume=) ---- */
 
@@ -125,7 +153,25 @@ static void sleep_ms(long ms) {
 static const char *mounted[MAX_MOUNTS];
 static int nmounted;
 
+/*
+ * libkrun's convention for the VM's exit status when `/` is its virtio-fs root: an ioctl (0x7602) on
+ * the root directory carrying the code, which libkrun's init uses before it reboots. Best effort: an
+ * older libkrun answers ENOTTY and the VM ends with libkrun's default status.
+ */
+#define KRUN_EXIT_CODE_IOCTL 0x7602
+static void report_exit_code(int code) {
+    if (!shared_root) return;
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ioctl(fd, KRUN_EXIT_CODE_IOCTL, code);
+    close(fd);
+}
+
 static _Noreturn void vm_halt(int failed, const char *why) {
+    if (dry_run) {
+        say("%s", why);
+        exit(failed ? 2 : 0);
+    }
     say("%s: %s; powering off", failed ? "FAILED" : "stopping", why);
     /* PID 1 killing -1 reaches every other process. */
     kill(-1, SIGKILL);
@@ -140,6 +186,7 @@ static _Noreturn void vm_halt(int failed, const char *why) {
         if (umount2(m, 0) < 0) umount2(m, MNT_DETACH);
     }
     sync();
+    report_exit_code(failed ? 1 : 0);
     reboot(opts.poweroff ? RB_POWER_OFF : RB_AUTOBOOT);
     say("reboot: %s", strerror(errno));
     reboot(opts.poweroff ? RB_AUTOBOOT : RB_POWER_OFF);
@@ -158,24 +205,58 @@ static _Noreturn void vm_fail(const char *fmt, ...) {
 
 /* ---- VM setup ---- */
 
+/* Whether the directory holding `path` is on the virtio-fs root share (shared-root mode only). */
+static int parent_on_share(char *path) {
+    if (!shared_root) return 0;
+    char *slash = strrchr(path, '/');
+    if (!slash) return 0;
+    char keep = slash[1];
+    slash[1] = 0; /* "/a/b" -> "/a/" */
+    struct statfs sf;
+    int on = statfs(path, &sf) == 0 && (long)sf.f_type == SMOL_FUSE_SUPER_MAGIC;
+    slash[1] = keep;
+    return on;
+}
+
+/* mkdir of one missing component; refused on the host's shared root directory. */
+static int mkdir_one(char *path, mode_t mode) {
+    struct stat st;
+    if (shared_root && stat(path, &st) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    if (parent_on_share(path))
+        vm_fail("%s is missing from the shared root directory, and the agent never writes there", path);
+    return mkdir(path, mode);
+}
+
 static void mkdir_p(const char *path, mode_t mode) {
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = 0;
-            mkdir(tmp, mode);
+            mkdir_one(tmp, mode);
             *p = '/';
         }
     }
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST) vm_fail("mkdir %s: %s", path, strerror(errno));
+    if (mkdir_one(tmp, mode) < 0 && errno != EEXIST) vm_fail("mkdir %s: %s", path, strerror(errno));
+}
+
+static int is_system_mount(const char *target) {
+    static const char *const sys[] = {"/dev", "/proc", "/sys", "/dev/pts", "/dev/shm"};
+    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+        if (strcmp(target, sys[i]) == 0) return 1;
+    return 0;
 }
 
 static void do_mount(const char *src, const char *target, const char *type, unsigned long flags,
                      const char *data) {
     mkdir_p(target, 0755);
     if (mount(src, target, type, flags, data) < 0) {
-        if (errno == EBUSY && strcmp(target, "/dev") == 0) return; /* kernel's devtmpfs automount */
+        /* Already mounted: the kernel's devtmpfs automount, or libkrun's init, which mounts /dev, /proc,
+           /sys, /dev/pts and /dev/shm before it starts the agent. */
+        if (errno == EBUSY && is_system_mount(target)) return;
         vm_fail("mount %s (%s) on %s: %s", src, type ? type : "bind", target, strerror(errno));
     }
     if (nmounted < MAX_MOUNTS) mounted[nmounted++] = target;
@@ -253,42 +334,83 @@ static void parse_volume(const char *val) {
     nvolumes++;
 }
 
-static void read_cmdline(void) {
+/*
+ * Applies one smolvm.KEY[=VALUE] token (modified in place). `from_args`: the token came from PID 1's
+ * arguments; the first smolvm.volume= there replaces the volumes the command line named.
+ */
+static void apply_option(char *tok, int from_args) {
+    static int args_volumes;
+    char *eq = strchr(tok, '=');
+    const char *val = eq ? eq + 1 : "";
+    if (eq) *eq = 0;
+    const char *key = tok + 7;
+    if (strcmp(key, "root") == 0) set_opt(opts.root, sizeof opts.root, val);
+    else if (strcmp(key, "rootfstype") == 0) set_opt(opts.rootfstype, sizeof opts.rootfstype, val);
+    else if (strcmp(key, "rootrw") == 0) set_opt(opts.rootrw, sizeof opts.rootrw, val);
+    else if (strcmp(key, "hostname") == 0) set_opt(opts.hostname, sizeof opts.hostname, val);
+    else if (strcmp(key, "channel") == 0) set_opt(opts.channel, sizeof opts.channel, val);
+    else if (strcmp(key, "vsock") == 0) {
+        char *end;
+        unsigned long port = strtoul(val, &end, 10);
+        if (*val == 0 || *end != 0 || port == 0 || port > 0xffffffffUL)
+            vm_fail("smolvm.vsock=%s: expected a port number", val);
+        opts.vsock_port = (unsigned)port;
+    }
+    else if (strcmp(key, "halt") == 0) opts.poweroff = strcmp(val, "poweroff") == 0;
+    else if (strcmp(key, "verbose") == 0) opts.verbose = strcmp(val, "0") != 0;
+    else if (strcmp(key, "volume") == 0) {
+        if (from_args && !args_volumes) nvolumes = 0;
+        if (from_args) args_volumes = 1;
+        parse_volume(val);
+    }
+    else say("ignoring unknown %s smolvm.%s", from_args ? "argument" : "kernel option", key);
+}
+
+/* Reads the options: `cmdline` (normally /proc/cmdline), then the smolvm.* arguments PID 1 received. */
+static void read_options(const char *cmdline) {
     set_opt(opts.rootfstype, sizeof opts.rootfstype, "ext4");
     set_opt(opts.rootrw, sizeof opts.rootrw, "tmpfs");
     set_opt(opts.hostname, sizeof opts.hostname, "smolvm");
     char buf[4096];
-    int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) vm_fail("open /proc/cmdline: %s", strerror(errno));
+    int fd = open(cmdline, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) vm_fail("open %s: %s", cmdline, strerror(errno));
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (n < 0) vm_fail("read /proc/cmdline: %s", strerror(errno));
+    if (n < 0) vm_fail("read %s: %s", cmdline, strerror(errno));
     buf[n] = 0;
     char *save = NULL;
     for (char *tok = strtok_r(buf, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
-        if (strncmp(tok, "smolvm.", 7) != 0) continue;
-        char *eq = strchr(tok, '=');
-        const char *val = eq ? eq + 1 : "";
-        if (eq) *eq = 0;
-        const char *key = tok + 7;
-        if (strcmp(key, "root") == 0) set_opt(opts.root, sizeof opts.root, val);
-        else if (strcmp(key, "rootfstype") == 0) set_opt(opts.rootfstype, sizeof opts.rootfstype, val);
-        else if (strcmp(key, "rootrw") == 0) set_opt(opts.rootrw, sizeof opts.rootrw, val);
-        else if (strcmp(key, "hostname") == 0) set_opt(opts.hostname, sizeof opts.hostname, val);
-        else if (strcmp(key, "channel") == 0) set_opt(opts.channel, sizeof opts.channel, val);
-        else if (strcmp(key, "vsock") == 0) {
-            char *end;
-            unsigned long port = strtoul(val, &end, 10);
-            if (*val == 0 || *end != 0 || port == 0 || port > 0xffffffffUL)
-                vm_fail("smolvm.vsock=%s: expected a port number", val);
-            opts.vsock_port = (unsigned)port;
-        }
-        else if (strcmp(key, "halt") == 0) opts.poweroff = strcmp(val, "poweroff") == 0;
-        else if (strcmp(key, "verbose") == 0) opts.verbose = strcmp(val, "0") != 0;
-        else if (strcmp(key, "volume") == 0) parse_volume(val);
-        else say("ignoring unknown kernel option smolvm.%s", key);
+        if (strncmp(tok, "smolvm.", 7) == 0) apply_option(tok, 0);
+    }
+    for (int i = 0; i < narg_options; i++) {
+        char arg[VOLUME_TAG_MAX + VOLUME_PATH_MAX + 32];
+        if (strlen(arg_options[i]) >= sizeof arg) vm_fail("argument %.40s...: too long", arg_options[i]);
+        snprintf(arg, sizeof arg, "%s", arg_options[i]);
+        apply_option(arg, 1);
     }
     if (strcmp(opts.root, "none") == 0) opts.root[0] = 0;
+}
+
+/* --print-config: the options as PID 1 would use them, one KEY=VALUE per line. */
+static int print_config(int argc, char **argv) {
+    dry_run = 1;
+    const char *cmdline = "/proc/cmdline";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--cmdline") == 0 && i + 1 < argc) cmdline = argv[++i];
+        else if (strncmp(argv[i], "smolvm.", 7) == 0 && narg_options < MAX_ARG_OPTIONS) arg_options[narg_options++] = argv[i];
+        else {
+            dprintf(2, "smolvm-agent: --print-config: unexpected argument %s\n", argv[i]);
+            return 2;
+        }
+    }
+    read_options(cmdline);
+    printf("root=%s\nrootfstype=%s\nrootrw=%s\nhostname=%s\nchannel=%s\nvsock=%u\nhalt=%s\nverbose=%d\n", opts.root,
+           opts.rootfstype, opts.rootrw, opts.hostname, opts.channel, opts.vsock_port,
+           opts.poweroff ? "poweroff" : "reboot", opts.verbose);
+    for (int i = 0; i < nvolumes; i++)
+        printf("volume=%s:%s%s%s\n", volumes[i].tag, volumes[i].path, volumes[i].readonly ? ":ro" : "",
+               volumes[i].virtiofs ? ":virtiofs" : "");
+    return 0;
 }
 
 static void wait_for_path(const char *path) {
@@ -348,6 +470,8 @@ static void mount_volume(int i) {
 /* Returns the chroot directory for workloads, or NULL to run them in the initramfs. */
 static const char *setup_root(void) {
     if (!opts.root[0]) {
+        /* Workloads must never run in (and write to) the host's shared directory. */
+        if (shared_root) vm_fail("no smolvm.root: the root is a shared host directory, not an initramfs to run workloads in");
         say("no smolvm.root on the kernel command line: workloads run in the initramfs");
         if (nvolumes > 0) say("ignoring %d smolvm.volume= option(s): volumes need smolvm.root", nvolumes);
         return NULL;
@@ -528,7 +652,9 @@ static void batch_scheduling(void) {
 
 static _Noreturn void vm_main(void) {
     umask(022);
-    mkdir("/dev", 0755);
+    struct statfs rootfs;
+    shared_root = statfs("/", &rootfs) == 0 && (long)rootfs.f_type == SMOL_FUSE_SUPER_MAGIC;
+    if (!shared_root) mkdir("/dev", 0755);
     int dev_rc = mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
     int dev_errno = errno;
     if (dev_rc == 0) mounted[nmounted++] = "/dev";
@@ -545,9 +671,12 @@ static _Noreturn void vm_main(void) {
     do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
              "newinstance,ptmxmode=0666,mode=0620,gid=5");
     do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    /* On the host's shared directory, everything the agent creates lives on this tmpfs. */
+    if (shared_root) do_mount("smolvm", SMOLVM_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
     do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
     do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
-    read_cmdline();
+    read_options("/proc/cmdline");
+    if (shared_root && opts.verbose) say("root is a shared host directory (virtio-fs): writing only to tmpfs");
     batch_scheduling();
 
     const char *root = setup_root();
@@ -604,10 +733,13 @@ static void usage(void) {
                "           --root DIR              (test mode: file operations resolve inside DIR)\n"
                "       smolvm-agent --connect unix:PATH|vsock:CID:PORT [-v]\n"
                "                                   (connect, retrying for 5 s, and serve there)\n"
+               "       smolvm-agent --print-config [--cmdline FILE] [smolvm.KEY=VALUE...]\n"
+               "                                   (print the options PID 1 would use, and exit)\n"
                "       smolvm-agent --version\n");
 }
 
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "--print-config") == 0) return print_config(argc, argv);
     int in_fd = -1, out_fd = -1, verbose = 0;
     const char *fs_root = "/", *connect_to = NULL;
     for (int i = 1; i < argc; i++) {
@@ -633,6 +765,10 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s\n", AGENT_NAME);
             return 0;
+        } else if (getpid() == 1 && strncmp(argv[i], "smolvm.", 7) == 0) {
+            /* Options as arguments: libkrun's init passes krun_set_exec's argv (see read_options). */
+            if (narg_options < MAX_ARG_OPTIONS) arg_options[narg_options++] = argv[i];
+            else dprintf(2, "smolvm-agent: ignoring argument %s (more than %d)\n", argv[i], MAX_ARG_OPTIONS);
         } else if (getpid() == 1) {
             /* The kernel hands unknown command-line words to init as arguments; PID 1 must not exit
                over them (that panics the kernel). */
