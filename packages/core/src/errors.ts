@@ -36,4 +36,8 @@ export const ErrorCode = {
   INVALID_VOLUME: 'SMOLVM_ERR_INVALID_VOLUME',
   /** A volume's host directory is missing or not a directory. */
   VOLUME_NOT_FOUND: 'SMOLVM_ERR_VOLUME_NOT_FOUND',
+  /** A published port that is malformed, out of range, or published twice. */
+  INVALID_PORT: 'SMOLVM_ERR_INVALID_PORT',
+  /** A published port's host address and port cannot be bound (in use, privileged, not this host's address). */
+  PORT_UNAVAILABLE: 'SMOLVM_ERR_PORT_UNAVAILABLE',
 } as const;

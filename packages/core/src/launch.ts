@@ -31,6 +31,8 @@ export interface LaunchOptions {
   platform?: ImagePullOptions['platform'];
   insecureRegistry?: boolean;
   onProgress?: ImagePullOptions['onProgress'];
+  /** Runs after every check and the image are done, right before the engine boots (e.g. to bind host ports). */
+  beforeBoot?: () => Promise<void>;
 }
 
 export interface LaunchedVm {
@@ -65,6 +67,7 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
   await checkVolumeHostDirs(volumes);
   const assets = await resolveGuestAssets(hostEnv);
   const image = await launchImage(options, hostEnv);
+  await options.beforeBoot?.();
   const ownDir = options.runDir === undefined;
   const runDir = options.runDir ?? (await mkdtemp(join(tmpdir(), 'smolvm-')));
   const cleanup = async (): Promise<void> => {

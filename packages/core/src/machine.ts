@@ -21,6 +21,8 @@ import { ErrorCode, SmolvmError } from './errors.js';
 import { MachineFiles } from './files.js';
 import { launchVm } from './launch.js';
 import type { VolumeInput } from './volumes.js';
+import { normalizePorts, type PortInput, type PortMapping } from './ports.js';
+import { PortForwarder } from './port-forwarder.js';
 import { imageCommand, resolveImage, storedImageConfig, type ImageInput, type ImagePullOptions, type ResolvedImage } from './images.js';
 import type { ImageConfig } from '@smolvm/oci';
 import { BASE_ENV, mergeEnv, normalizeEnv } from './options.js';
@@ -63,6 +65,16 @@ export interface MachineOptions {
    * machines only: persistent machines do not store volumes yet.
    */
   volumes?: readonly VolumeInput[];
+  /**
+   * Ports to publish: `"HOST:GUEST"` (host loopback), `"ADDRESS:HOST:GUEST"`, `"[IPv6]:HOST:GUEST"`, or
+   * `{ hostPort, guestPort, hostAddress? }` (hostPort 0: any free port; `machine.ports` says which). A
+   * connection to the host port reaches 127.0.0.1:GUEST in the machine, carried over the agent channel: the
+   * machine still has no network. Host ports are bound before boot (`SMOLVM_ERR_PORT_UNAVAILABLE` when one
+   * cannot be); connections to a guest port where nothing listens are reset (see `onPortError`).
+   */
+  ports?: readonly PortInput[];
+  /** A forwarded connection that could not reach the service in the machine (nothing listens, a reset). */
+  onPortError?: (message: string) => void;
 }
 
 export interface ExecOptions {
@@ -244,6 +256,8 @@ export class Machine {
   private defaults: { env: string[]; workdir: string | null } = { env: [], workdir: null };
   /** The image recorded for a persistent machine (its config is read from the store when first needed). */
   private recordedImage: string | null = null;
+  /** Published ports (ephemeral: as bound; persistent: as recorded). */
+  private publishedPorts: readonly PortMapping[] = [];
   /** The image config applied under the machine's own defaults; loaded once (and its WorkingDir made). */
   private imageDefaults: Promise<ImageConfig | null> | undefined;
 
@@ -259,8 +273,35 @@ export class Machine {
    * it and removes everything it used. If this process dies, the VM goes with it.
    */
   static async boot(options: MachineOptions = {}): Promise<Machine> {
-    const { vm, image, cleanup } = await launchVm(options);
-    const m = new Machine(ownedBackend(vm, cleanup), undefined, options.hostEnv ?? process.env);
+    const mappings = normalizePorts(options.ports);
+    // Ports are bound once the checks pass and right before the VM boots, so a port in use fails at once
+    // and leaves nothing running.
+    const live: { connection?: AgentConnection } = {};
+    let forwarder: PortForwarder | undefined;
+    const bindPorts = async (): Promise<void> => {
+      forwarder = await PortForwarder.open(mappings, {
+        connection: () => live.connection,
+        ...(options.onPortError ? { onConnectionError: (_m: PortMapping, msg: string) => options.onPortError!(msg) } : {}),
+      });
+    };
+    let launched: Awaited<ReturnType<typeof launchVm>>;
+    try {
+      launched = await launchVm({ ...options, ...(mappings.length > 0 ? { beforeBoot: bindPorts } : {}) });
+    } catch (e) {
+      await forwarder?.close();
+      throw e;
+    }
+    const { vm, image, cleanup } = launched;
+    live.connection = vm.connection;
+    const m = new Machine(
+      ownedBackend(vm, async () => {
+        await forwarder?.close();
+        await cleanup();
+      }),
+      undefined,
+      options.hostEnv ?? process.env,
+    );
+    m.publishedPorts = forwarder?.ports ?? [];
     if (image) m.imageDefaults = m.prepareImage(image.config);
     return m;
   }
@@ -315,7 +356,16 @@ export class Machine {
     const m = new Machine(supervisedBackend(rec.name, hostEnv), rec.name, hostEnv);
     m.defaults = { env: rec.env, workdir: rec.workdir };
     m.recordedImage = rec.image;
+    m.publishedPorts = rec.ports;
     return m;
+  }
+
+  /**
+   * The machine's published ports: for an ephemeral machine as bound (a host port given as 0 is the one
+   * the host chose), for a persistent one as recorded (bound while it runs).
+   */
+  get ports(): readonly PortMapping[] {
+    return this.publishedPorts;
   }
 
   private requireName(op: string): string {
@@ -330,6 +380,7 @@ export class Machine {
     const rec = await startPersistent(this.requireName('start'), this.hostEnv);
     this.defaults = { env: rec.env, workdir: rec.workdir };
     this.recordedImage = rec.image;
+    this.publishedPorts = rec.ports;
     this.imageDefaults = undefined;
   }
 
@@ -365,6 +416,7 @@ export class Machine {
     if (patch.storageGiB !== undefined) await growDisk(join(machineDirOf(name, this.hostEnv), FILE_NAMES.disk), rec.storageGiB);
     this.defaults = { env: rec.env, workdir: rec.workdir };
     this.recordedImage = rec.image;
+    this.publishedPorts = rec.ports;
     this.imageDefaults = undefined;
     return rec;
   }

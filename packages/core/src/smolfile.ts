@@ -3,7 +3,7 @@
 // Machine's options.
 //
 // Machines cannot do everything a Smolfile can say yet. Nothing is dropped silently: a setting that is not applied
-// is reported through `onNotice` (network, ports, volumes of a persistent machine, the SSH agent: the machine simply lacks them, which
+// is reported through `onNotice` (network, volumes of a persistent machine, the SSH agent: the machine simply lacks them, which
 // fails closed), or refused with a coded error where going on without it would be wrong (secrets of a persistent
 // machine, which would have to be stored).
 import { readFile, stat } from 'node:fs/promises';
@@ -190,9 +190,6 @@ export function notAppliedSettings(config: SmolfileMachineConfig, target: Smolfi
   if (allowLists > 0) {
     add('network', `[network] allow-lists (${count(allowLists, 'entry', 'entries')}) are not applied yet: machines have no network, so the listed destinations cannot be reached`);
   }
-  if (config.ports.length > 0) {
-    add('ports', `ports (${count(config.ports.length, 'mapping', 'mappings')}) are not forwarded yet: nothing on the host reaches the machine's ports`);
-  }
   // machine run mounts volumes; persistent machines do not store them yet.
   if (config.volumes.length > 0 && target === 'create') {
     add('volumes', `volumes (${count(config.volumes.length, 'mount', 'mounts')}) are not mounted yet: the machine does not see those host paths; copy files in with machine cp`);
@@ -244,8 +241,16 @@ export function smolfileCreateOptions(config: SmolfileMachineConfig, options: Sm
     restartMaxRetries: config.restart.maxRetries ?? null,
     restartMaxBackoffMs: config.restart.maxBackoffMs,
     health: config.health === undefined ? null : { ...config.health, exec: [...config.health.exec] },
+    ports: config.ports.map(portInput),
   };
 }
+
+/** A Smolfile port mapping as the SDK takes it. */
+const portInput = (p: SmolfileMachineConfig['ports'][number]): { hostPort: number; guestPort: number; hostAddress?: string } => ({
+  hostPort: p.hostPort,
+  guestPort: p.guestPort,
+  ...(p.hostAddress !== undefined ? { hostAddress: p.hostAddress } : {}),
+});
 
 export interface SmolfileRunOptionsOptions {
   /** The host environment `from_env` secrets are read from. Default: `process.env`. */
@@ -321,6 +326,7 @@ export async function smolfileRunOptions(config: SmolfileMachineConfig, options:
     ...(config.volumes.length > 0
       ? { volumes: config.volumes.map((v) => ({ hostPath: v.hostPath, guestPath: v.guestPath, readOnly: v.readOnly })) }
       : {}),
+    ...(config.ports.length > 0 ? { ports: config.ports.map(portInput) } : {}),
     init: { commands: [...config.init], env: { ...config.env }, ...(config.workdir !== undefined ? { cwd: config.workdir } : {}) },
   };
 }

@@ -196,11 +196,11 @@ describe('smolfileCreateOptions', () => {
       restartMaxRetries: 5,
       restartMaxBackoffMs: 30_000,
       health: { exec: ['true'], intervalMs: 10_000, timeoutMs: 5_000, retries: 3, startupGraceMs: 0 },
+      ports: [{ hostPort: 8080, guestPort: 80 }],
     });
     expect(notices).toMatchInlineSnapshot(`
       [
         "smolvm: Smolfile [network] allow-lists (1 entry) are not applied yet: machines have no network, so the listed destinations cannot be reached",
-        "smolvm: Smolfile ports (1 mapping) are not forwarded yet: nothing on the host reaches the machine's ports",
         "smolvm: Smolfile volumes (1 mount) are not mounted yet: the machine does not see those host paths; copy files in with machine cp",
         "smolvm: Smolfile auth.ssh_agent is not applied yet: the host's SSH agent is not forwarded into the machine",
         "smolvm: Smolfile entrypoint and cmd are not applied yet: persistent machines do not run a workload yet (start runs init; run commands with machine exec)",
@@ -222,6 +222,7 @@ describe('smolfileCreateOptions', () => {
       restartMaxRetries: null,
       restartMaxBackoffMs: 60_000,
       health: null,
+      ports: [],
     });
     expect(notices).toEqual([]);
   });
@@ -240,7 +241,8 @@ describe('notAppliedSettings', () => {
   it.each([
     ['net = true', 'run', ['net']],
     ['net = true\n[network]\nallow_cidrs = ["10.0.0.0/8"]', 'create', ['network']],
-    ['ports = ["1:1", "2:2"]', 'run', ['ports']],
+    ['ports = ["1:1", "2:2"]', 'run', []],
+    ['ports = ["1:1", "2:2"]', 'create', []],
     ['[health]\nexec = "true"', 'run', ['health']],
     ['[health]\nexec = "true"', 'create', []],
     ['[restart]\npolicy = "always"', 'run', ['restart']],
@@ -299,11 +301,22 @@ describe('smolfileRunOptions', () => {
     expect(`${error.message}${error.hint}`).not.toMatch(/from-file-value/);
   });
 
+  it('passes published ports on to the run, with the host address when one is given', async () => {
+    const notices: string[] = [];
+    const run = await smolfileRunOptions(await configOf('cmd = ["true"]\nports = ["8080:80", "0.0.0.0:5433:5432"]\n'), { onNotice: (m) => notices.push(m) });
+    expect(run.ports).toEqual([
+      { hostPort: 8080, guestPort: 80 },
+      { hostPort: 5433, guestPort: 5432, hostAddress: '0.0.0.0' },
+    ]);
+    expect(notices).toEqual([]);
+  });
+
   it('reports what machine run does not apply through onNotice', async () => {
     const notices: string[] = [];
     const run = await smolfileRunOptions(await configOf('cmd = ["true"]\nnet = true\nvolumes = ["/a:/a:ro"]\n[restart]\npolicy = "always"\n'), { onNotice: (m) => notices.push(m) });
     // machine run mounts volumes: passed on, not reported.
     expect(run.volumes).toEqual([{ hostPath: '/a', guestPath: '/a', readOnly: true }]);
+    expect(run.ports).toBeUndefined();
     expect(notices).toMatchInlineSnapshot(`
       [
         "smolvm: Smolfile net = true is not applied yet: machines have no network, so outbound connections fail",

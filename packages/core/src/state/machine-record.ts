@@ -3,6 +3,7 @@
 // checks are the last line, so nothing invalid reaches the database whoever calls the store.
 import { SmolvmError, ErrorCode } from '../errors.js';
 import { normalizeEnv } from '../options.js';
+import { normalizePorts, type PortInput, type PortMapping } from '../ports.js';
 
 export type MachineState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 export type RestartPolicy = 'never' | 'on-failure' | 'always';
@@ -65,6 +66,8 @@ export interface MachineConfig {
   /** Longest wait between restarts. */
   restartMaxBackoffMs: number;
   health: MachineHealthCheck | null;
+  /** Published ports, bound by the supervisor while the machine runs. */
+  ports: PortMapping[];
 }
 
 /** Input form of `MachineConfig`: every field optional (defaults apply), lists may be readonly. */
@@ -80,6 +83,8 @@ export interface MachineConfigInput {
   restartMaxRetries?: number | null;
   restartMaxBackoffMs?: number;
   health?: MachineHealthCheckInput | null;
+  /** `"HOST:GUEST"`, `"ADDRESS:HOST:GUEST"` or `{ hostPort, guestPort, hostAddress? }` (host port 1..65535). */
+  ports?: readonly PortInput[];
 }
 
 export interface MachineSpec extends MachineConfigInput {
@@ -119,6 +124,7 @@ export const MACHINE_CONFIG_DEFAULTS: Readonly<MachineConfig> = Object.freeze({
   restartMaxRetries: null,
   restartMaxBackoffMs: 60_000,
   health: null,
+  ports: [],
 });
 
 const HEALTH_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startupGraceMs: 0 } as const;
@@ -197,5 +203,17 @@ export function resolveMachineConfig(input: MachineConfigInput, base: MachineCon
     restartMaxRetries: maxRetries === null ? null : int('restartMaxRetries', maxRetries),
     restartMaxBackoffMs: int('restartMaxBackoffMs', pick('restartMaxBackoffMs')),
     health: health == null ? null : checkHealth(health),
+    ports: checkPorts(pick('ports')),
   };
+}
+
+function checkPorts(input: readonly PortInput[] | undefined): PortMapping[] {
+  const ports = normalizePorts(input);
+  const any = ports.find((p) => p.hostPort === 0);
+  if (any) {
+    throw new SmolvmError(ErrorCode.INVALID_PORT, `a persistent machine publishes fixed host ports; got host port 0 for guest port ${any.guestPort}`, {
+      hint: `Name the host port, e.g. "8080:${any.guestPort}".`,
+    });
+  }
+  return ports;
 }

@@ -48,6 +48,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'published ports',
+    sql: `ALTER TABLE machines ADD COLUMN ports TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 /** The schema version this smolvm writes. */

@@ -30,6 +30,7 @@ import {
   type MachineState,
   type RestartPolicy,
 } from './machine-record.js';
+import type { PortMapping } from '../ports.js';
 import { migrate } from './migrations.js';
 import { checkMachineName, smolvmHome } from './paths.js';
 import { isProcessAlive, ownProcessStartTime, processStartTime } from './process-identity.js';
@@ -94,6 +95,7 @@ interface MachineRow {
   restart_max_retries: number | null;
   restart_max_backoff_ms: number;
   health: string | null;
+  ports: string;
   state: string;
   supervisor_pid: number | null;
   supervisor_start_time: string | null;
@@ -126,6 +128,7 @@ function toRecord(r: MachineRow): MachineRecord {
     restartMaxRetries: r.restart_max_retries,
     restartMaxBackoffMs: r.restart_max_backoff_ms,
     health: r.health === null ? null : (JSON.parse(r.health) as MachineHealthCheck),
+    ports: JSON.parse(r.ports) as PortMapping[],
     state: r.state as MachineState,
     supervisorPid: r.supervisor_pid,
     supervisorStartTime: r.supervisor_start_time,
@@ -147,6 +150,7 @@ function configColumns(c: MachineConfig): Record<string, unknown> {
     restart_max_retries: c.restartMaxRetries,
     restart_max_backoff_ms: c.restartMaxBackoffMs,
     health: c.health === null ? null : JSON.stringify(c.health),
+    ports: JSON.stringify(c.ports),
   };
 }
 

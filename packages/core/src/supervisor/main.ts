@@ -11,6 +11,8 @@ import { BASE_ENV, mergeEnv } from '../options.js';
 import { openStateStore, processStartTime, type MachineRecord, type StateStore } from '../state/index.js';
 import { SmolvmError, ErrorCode } from '../errors.js';
 import { AgentRelay } from './relay.js';
+import { PortForwarder } from '../port-forwarder.js';
+import { formatPort } from '../ports.js';
 import { lineReader, type ControlRequest, type SupervisorStats, type SupervisorStatus } from './control.js';
 import { FILE_NAMES, SOCKET_NAMES, ensurePrivateDir, runtimeDir } from './paths.js';
 
@@ -50,6 +52,7 @@ class Supervisor {
   private readonly startedAt = new Date().toISOString();
   private readonly runDir: string;
   private servers: Server[] = [];
+  private forwarder: PortForwarder | undefined;
   private clients = 0;
   private execEnv: string[] = [];
   private execCwd: string | undefined;
@@ -68,6 +71,15 @@ class Supervisor {
   async start(): Promise<void> {
     ensurePrivateDir(this.runDir);
     this.store.setState(this.rec.name, 'starting', { supervisorPid: process.pid, supervisorStartTime: processStartTime(process.pid) ?? null });
+    // Published ports are bound before the VM boots (a port in use fails the start at once) and stay bound
+    // across restarts; a connection while no VM runs is reset.
+    if (this.rec.ports.length > 0) {
+      this.forwarder = await PortForwarder.open(this.rec.ports, {
+        connection: () => this.running?.conn,
+        onConnectionError: (_m, message) => log(`port: ${message}`),
+      });
+      log(`published ${this.forwarder.ports.map(formatPort).join(', ')}`);
+    }
     await this.bootVm();
     await this.listen();
     this.store.setState(this.rec.name, 'running');
@@ -269,6 +281,7 @@ class Supervisor {
       const r = this.running;
       if (r) {
         r.relay.closeAll('the machine is stopping');
+        await this.forwarder?.close();
         // SHUTDOWN goes straight to the agent (the relay refuses it from clients).
         await r.launched.vm.shutdown(timeoutMs);
         await r.launched.cleanup();
@@ -280,6 +293,7 @@ class Supervisor {
 
   private finish(state: 'stopped' | 'failed', reason: string): void {
     for (const s of this.servers) s.close();
+    void this.forwarder?.close();
     rmSync(this.runDir, { recursive: true, force: true });
     try {
       this.store.setState(this.rec.name, state, { supervisorPid: null, lastExitReason: reason, restartCount: this.restartCount });

@@ -12,9 +12,9 @@ import {
 } from '@smolvm/protocol';
 
 const CLIENT_TO_AGENT = new Set<Frame['type']>([
-  'EXEC', 'STDIN', 'WINDOW', 'SIGNAL', 'RESIZE', 'FS_WRITE', 'FS_READ', 'FS_STAT', 'FS_LIST', 'FS_MKDIR', 'FS_REMOVE',
+  'EXEC', 'STDIN', 'WINDOW', 'SIGNAL', 'RESIZE', 'FS_WRITE', 'FS_READ', 'FS_STAT', 'FS_LIST', 'FS_MKDIR', 'FS_REMOVE', 'TCP_CONNECT',
 ]);
-const OPENS_STREAM = new Set<Frame['type']>(['EXEC', 'FS_WRITE', 'FS_READ', 'FS_STAT', 'FS_LIST', 'FS_MKDIR', 'FS_REMOVE']);
+const OPENS_STREAM = new Set<Frame['type']>(['EXEC', 'FS_WRITE', 'FS_READ', 'FS_STAT', 'FS_LIST', 'FS_MKDIR', 'FS_REMOVE', 'TCP_CONNECT']);
 const ENDS_STREAM = new Set<Frame['type']>(['EXIT', 'ERROR', 'FS_DONE']);
 
 interface Route {

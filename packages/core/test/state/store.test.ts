@@ -13,6 +13,7 @@ import {
   type StateStore,
 } from '../../src/state/index.js';
 import { spawnSleeper, tempHome } from './helpers.js';
+import { MIGRATIONS } from '../../src/state/schema.js';
 
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 const mode = (path: string): number => statSync(path).mode & 0o777;
@@ -51,13 +52,60 @@ describe('opening and migrations', () => {
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       const versions = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-      expect(versions).toEqual([{ version: 1, name: 'machines and machine locks' }]);
-      expect(STATE_SCHEMA_VERSION).toBe(1);
+      expect(versions).toEqual([
+        { version: 1, name: 'machines and machine locks' },
+        { version: 2, name: 'published ports' },
+      ]);
+      expect(STATE_SCHEMA_VERSION).toBe(2);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
       expect(tables).toEqual(['machine_locks', 'machines', 'schema_migrations']);
     } finally {
       db.close();
     }
+  });
+
+  it('migrates a version 1 database in place: its machines keep everything and publish no ports', async () => {
+    await using t = await tempHome();
+    mkdirSync(t.home, { recursive: true, mode: 0o700 });
+    const db = new Database(join(t.home, 'state.db'));
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
+    db.exec(MIGRATIONS[0]!.sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (1, ?, ?)').run(MIGRATIONS[0]!.name, 'then');
+    db.prepare(
+      `INSERT INTO machines (name, id, created_at, updated_at, cpus, memory_mib, storage_gib, env, restart_max_backoff_ms)
+       VALUES ('old', '0123456789abcdef', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 2, 256, 3, '["A=1"]', 1000)`,
+    ).run();
+    db.close();
+    const store = openStateStore({ home: t.home });
+    try {
+      expect(store.getMachine('old')).toMatchObject({ cpus: 2, memoryMiB: 256, env: ['A=1'], ports: [] });
+      const updated = store.updateMachine('old', { ports: ['8080:80'] });
+      expect(updated.ports).toEqual([{ hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 }]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('stores published ports in their checked form, and refuses bad ones without writing anything', async () => {
+    await using t = await fresh();
+    const m = t.store.createMachine({ name: 'web', ports: ['8080:80', '[::1]:8443:443', { hostPort: 5433, guestPort: 5432, hostAddress: '0.0.0.0' }] });
+    expect(m.ports).toEqual([
+      { hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 },
+      { hostAddress: '::1', hostPort: 8443, guestPort: 443 },
+      { hostAddress: '0.0.0.0', hostPort: 5433, guestPort: 5432 },
+    ]);
+    expect(t.store.getMachine('web').ports).toEqual(m.ports);
+    for (const [ports, message] of [
+      [['8080'], /invalid port "8080"/],
+      [['8080:80', '8080:81'], /host port 127\.0\.0\.1:8080->81 is published twice/],
+      [[{ hostPort: 0, guestPort: 80 }], /fixed host ports; got host port 0/],
+      [['70000:80'], /out of range/],
+    ] as const) {
+      expect(() => t.store.updateMachine('web', { ports: ports as never })).toThrow(message);
+    }
+    expect(t.store.getMachine('web').ports).toEqual(m.ports);
+    expect(() => t.store.createMachine({ name: 'bad', ports: ['x:80'] })).toThrow(expect.objectContaining({ code: 'SMOLVM_ERR_INVALID_PORT' }));
+    expect(t.store.listMachines().map((r) => r.name)).toEqual(['web']);
   });
 
   it('reopens without migrating again and keeps the data', async () => {
@@ -96,7 +144,7 @@ describe('opening and migrations', () => {
       hint: expect.stringMatching(/^Upgrade smolvm/),
     });
     const check = new Database(path, { readonly: true });
-    expect(check.prepare('SELECT COUNT(*) FROM schema_migrations').pluck().get()).toBe(2);
+    expect(check.prepare('SELECT COUNT(*) FROM schema_migrations').pluck().get()).toBe(STATE_SCHEMA_VERSION + 1);
     check.close();
   });
 
@@ -162,6 +210,7 @@ describe('machine records', () => {
       restartMaxRetries: null,
       restartMaxBackoffMs: 60_000,
       health: null,
+      ports: [],
       state: 'created',
       supervisorPid: null,
       supervisorStartTime: null,
