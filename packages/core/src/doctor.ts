@@ -1,6 +1,6 @@
 import { resolveGuestAssets } from '@smolvm/guest';
 import { chooseAccelerator, findQemu } from './host.js';
-import { describeKrunProbe, probeKrun, type KrunHostOptions } from './krun-host.js';
+import { describeKrunKernel, describeKrunProbe, probeKrun, type KrunHostOptions } from './krun-host.js';
 import { chooseEngine, type EngineChoice } from './select-engine.js';
 
 export interface DoctorCheck {
@@ -80,7 +80,12 @@ export async function doctor(env: NodeJS.ProcessEnv = process.env, options: Doct
     }),
     check('kernel', async () => {
       const a = await resolveGuestAssets(env);
-      return `${a.kernel} (${a.kernelSource === 'env' ? 'from SMOLVM_KERNEL' : 'built from packages/guest/kernel/microvm.config'})`;
+      const ours = `${a.kernel} (${a.kernelSource === 'env' ? 'from SMOLVM_KERNEL' : 'built from packages/guest/kernel/microvm.config'})`;
+      // Under libkrun the guest may boot libkrunfw's kernel instead of ours: say which one VMs use.
+      if (usingKrun && krun.kernel) {
+        return krun.kernel.mode === 'libkrunfw' ? `libkrun boots libkrunfw's (${krun.kernel.reason}); smolvm's own: ${ours}` : `${ours}; ${describeKrunKernel(krun.kernel)}`;
+      }
+      return ours;
     }),
     check('agent', async () => {
       const a = await resolveGuestAssets(env);

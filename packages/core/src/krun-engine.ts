@@ -1,13 +1,15 @@
 // The libkrun engine. krun_start_enter never returns and ends its process, so every VM runs in its own
-// child process, @smolvm/krun's runner, configured with a JSON spec on fd 3. The guest is ours: our
-// kernel and initramfs with the agent as PID 1, exactly as under QEMU, except that the agent reaches the
-// host over vsock (CID 2, port KRUN_AGENT_VSOCK_PORT), which libkrun bridges to a unix socket this
-// engine listens on. The runner's exit status is mapped back to coded errors.
+// child process, @smolvm/krun's runner, configured with a JSON spec on fd 3. The kernel is libkrunfw's by
+// default (libkrun's init starts our agent as PID 1 from a small shared root directory) or our own
+// kernel and initramfs (SMOLVM_KERNEL, SMOLVM_KRUN_KERNEL=smolvm, or no libkrunfw); either way the agent
+// mounts the image as under QEMU and reaches the host over vsock (CID 2, port KRUN_AGENT_VSOCK_PORT),
+// which libkrun bridges to a unix socket this engine listens on. The runner's exit status is mapped
+// back to coded errors.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import {
   describeExitStatus,
@@ -22,8 +24,10 @@ import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
 import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
-import { probeKrun, type KrunHostOptions, type KrunProbe } from './krun-host.js';
-import { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelFormat, krunVmSpec, type KrunVmSpecOptions } from './krun-spec.js';
+import { probeKrun, SMOLVM_KRUN_KERNEL_ENV, type KrunHostOptions, type KrunKernelChoice, type KrunKernelMode, type KrunProbe } from './krun-host.js';
+import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, prepareKrunRoot } from './krun-root.js';
+import { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelFormat, krunVmSpec, type KrunSmolvmKernelOptions } from './krun-spec.js';
+import type { KrunVmSpec } from '@smolvm/krun';
 import { tailFile } from './qemu-engine.js';
 
 /** The most of the runner's stderr kept (its end: the runner's error line is its last line). */
@@ -85,15 +89,20 @@ function libkrunLog(stderr: string): string {
  *
  * Each carries the tail of the guest console in its hint.
  */
-export function krunExitError(exit: VmExit, stderr: string, consoleTail: string): KrunEngineError {
+export function krunExitError(exit: VmExit, stderr: string, consoleTail: string, kernel: KrunKernelMode = 'smolvm'): KrunEngineError {
   const tail = consoleTail.trim();
   const consoleHint = tail ? `Guest console:\n${tail}` : undefined;
   const report = exit.code === RUNNER_EXIT_SETUP_FAILED ? parseRunnerError(stderr) : undefined;
   if (report) {
     return new KrunEngineError(report.code, `libkrun could not start the VM${report.fn ? ` (${report.fn} failed)` : ''}: ${report.message}`, {
-      hint: report.hint ?? (report.code === 'SMOLVM_ERR_KRUN_SPEC_INVALID' || report.code === 'SMOLVM_ERR_KRUN_INTERNAL'
-        ? 'This is a bug in smolvm (the engine and the runner disagree); please report it.'
-        : 'Run `smolvm doctor` to check the libkrun installation, or use SMOLVM_ENGINE=qemu.'),
+      hint:
+        report.hint ??
+        (report.code === 'SMOLVM_ERR_KRUN_SPEC_INVALID' || report.code === 'SMOLVM_ERR_KRUN_INTERNAL'
+          ? 'This is a bug in smolvm (the engine and the runner disagree); please report it.'
+          : kernel === 'libkrunfw' && report.fn === 'krun_start_enter' && report.errnoName === 'ENOENT'
+            ? // libkrun answers ENOENT when it has no kernel and cannot load libkrunfw's.
+              `libkrun could not load libkrunfw's kernel (libkrunfw must be where libkrun's dlopen finds it). Install libkrunfw, or boot smolvm's own kernel: ${SMOLVM_KRUN_KERNEL_ENV}=smolvm.`
+            : 'Run `smolvm doctor` to check the libkrun installation, or use SMOLVM_ENGINE=qemu.'),
       fn: report.fn,
       errno: report.errno,
       errnoName: report.errnoName,
@@ -109,7 +118,9 @@ export function krunExitError(exit: VmExit, stderr: string, consoleTail: string)
       `the libkrun VM ended before the guest agent was up. ${describeExitStatus(code)}${said}`,
       {
         hint:
-          "smolvm boots its own kernel and agent under libkrun; libkrun's init only runs when that kernel did not start the initramfs." +
+          (kernel === 'libkrunfw'
+            ? `libkrun's init starts the agent (${KRUN_ROOT_AGENT_PATH} in the shared root directory) on libkrunfw's kernel; 127 means it was not found, 126 that it could not be executed (an agent built for another architecture?).`
+            : "smolvm boots its own kernel and agent under libkrun; libkrun's init only runs when that kernel did not start the initramfs.") +
           (consoleHint ? `\n${consoleHint}` : ' The guest printed nothing; check the kernel with `smolvm doctor`.'),
         exit,
       },
@@ -129,6 +140,21 @@ export function krunExitError(exit: VmExit, stderr: string, consoleTail: string)
   });
 }
 
+
+/**
+ * The runner's environment for libkrunfw's kernel: libkrun opens libkrunfw by soname with dlopen, so a
+ * libkrunfw found at a path (beside libkrun, or in a directory the loader does not search) has its
+ * directory added to the loader's search path for the runner.
+ */
+export function krunfwSearchEnv(env: NodeJS.ProcessEnv, kernel: KrunKernelChoice, platform: NodeJS.Platform = process.platform): NodeJS.ProcessEnv {
+  const found = kernel.mode === 'libkrunfw' ? kernel.krunfw?.path : undefined;
+  if (!found || !isAbsolute(found)) return env;
+  const key = platform === 'darwin' ? 'DYLD_FALLBACK_LIBRARY_PATH' : 'LD_LIBRARY_PATH';
+  const dir = dirname(found);
+  const current = env[key];
+  if (current?.split(delimiter).includes(dir)) return env;
+  return { ...env, [key]: current ? `${dir}${delimiter}${current}` : dir };
+}
 
 function listen(server: Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -165,6 +191,11 @@ export class KrunEngine implements Engine {
     return this.probed;
   }
 
+  /** The guest kernel this engine boots and why (`libkrunfw` or `smolvm`); undefined when libkrun did not load. */
+  kernel(): KrunKernelChoice | undefined {
+    return this.probe().kernel;
+  }
+
   check(): void {
     const p = this.probe();
     if (!p.usable) {
@@ -184,23 +215,33 @@ export class KrunEngine implements Engine {
         hint: 'Build @smolvm/krun (pnpm build): the runner is its dist/runner-main.js.',
       });
     }
-    const kernelFormat = await krunKernelFormat(spec.kernel);
-    const { signal } = options;
-    if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+    const kernel = this.probe().kernel!;
     const bootTimeoutMs = spec.bootTimeoutMs ?? 20_000;
     const socketPath = join(spec.runDir, 'agent.sock');
+    const { signal } = options;
 
-    // libkrun's root is only a formality here (the agent mounts /dev/vda itself): a virtio-fs stub with
-    // no host directory behind it where libkrun can, an empty private directory otherwise.
-    let root: KrunVmSpecOptions['root'] = { remount: true };
+    let krunSpec: KrunVmSpec;
     let emptyRoot: string | undefined;
-    if (!library.features.available.includes('krun_set_root_disk_remount')) {
-      emptyRoot = join(spec.runDir, 'krun-root');
-      await rm(emptyRoot, { recursive: true, force: true }); // a run dir may outlive a crashed VM
-      await mkdir(emptyRoot, { mode: 0o700 });
-      root = { emptyDir: emptyRoot };
+    if (kernel.mode === 'libkrunfw') {
+      // libkrunfw's kernel: libkrun's init runs the agent from a shared directory (built once per agent).
+      const agent = await agentFromInitramfs(spec.initramfs);
+      const libkrunfwRoot = await prepareKrunRoot(agent, { env: this.env });
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      krunSpec = krunVmSpec(spec, { socketPath, libkrunfwRoot, port: KRUN_AGENT_VSOCK_PORT });
+    } else {
+      const kernelFormat = await krunKernelFormat(spec.kernel);
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      // libkrun's root is only a formality here (the agent mounts /dev/vda itself): a virtio-fs stub with
+      // no host directory behind it where libkrun can, an empty private directory otherwise.
+      let root: KrunSmolvmKernelOptions['root'] = { remount: true };
+      if (!library.features.available.includes('krun_set_root_disk_remount')) {
+        emptyRoot = join(spec.runDir, 'krun-root');
+        await rm(emptyRoot, { recursive: true, force: true }); // a run dir may outlive a crashed VM
+        await mkdir(emptyRoot, { mode: 0o700 });
+        root = { emptyDir: emptyRoot };
+      }
+      krunSpec = krunVmSpec(spec, { socketPath, kernelFormat, root, port: KRUN_AGENT_VSOCK_PORT });
     }
-    const krunSpec = krunVmSpec(spec, { socketPath, kernelFormat, root, port: KRUN_AGENT_VSOCK_PORT });
 
     // We listen before the runner starts: libkrun (listen=false) connects to this socket when the agent
     // connects to the vsock port, which can be any time after the VM starts.
@@ -224,8 +265,8 @@ export class KrunEngine implements Engine {
     try {
       child = spawn(process.execPath, [runner, '--spec-fd', '3'], {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-        // The runner loads the very library probed here.
-        env: { ...process.env, ...this.env, SMOLVM_LIBKRUN: library.path },
+        // The runner loads the very library probed here, and libkrun's dlopen finds the libkrunfw found here.
+        env: krunfwSearchEnv({ ...process.env, ...this.env, SMOLVM_LIBKRUN: library.path }, kernel),
       });
     } catch (e) {
       await closeServer();
@@ -255,7 +296,7 @@ export class KrunEngine implements Engine {
       })
       .catch(() => {});
 
-    const earlyExit = async (x: VmExit): Promise<KrunEngineError> => krunExitError(x, stderr, await tailFile(spec.consoleLog));
+    const earlyExit = async (x: VmExit): Promise<KrunEngineError> => krunExitError(x, stderr, await tailFile(spec.consoleLog), kernel.mode);
     const died = rejection((reject) => void exited.then(async (x) => reject(await earlyExit(x))));
     const spawnFailed = rejection((reject) =>
       child.once('error', (e) =>

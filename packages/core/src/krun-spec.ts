@@ -1,11 +1,12 @@
-// How an engine VmSpec maps onto libkrun (a KrunVmSpec for @smolvm/krun's runner): our kernel and
-// initramfs with the agent as PID 1, the image as a read-only virtio-blk disk, the agent channel on a
-// vsock port that libkrun bridges to a unix socket the engine listens on, the console to a file, and no
-// network (TSI off).
+// How an engine VmSpec maps onto libkrun (a KrunVmSpec for @smolvm/krun's runner): the agent as PID 1 on
+// either kernel (libkrunfw's, started by libkrun's init from a shared root directory, or our own kernel
+// and initramfs), the image as a read-only virtio-blk disk, the agent channel on a vsock port that
+// libkrun bridges to a unix socket the engine listens on, the console to a file, and no network (TSI off).
 import { open } from 'node:fs/promises';
 import type { KrunKernelFormat, KrunVmSpec } from '@smolvm/krun';
 import type { VmSpec } from './engine.js';
-import { SmolvmError } from './errors.js';
+import { ErrorCode, SmolvmError } from './errors.js';
+import { KRUN_ROOT_AGENT_PATH } from './krun-root.js';
 import { volumeKernelArgs, volumeTag } from './volumes.js';
 
 /** The vsock port the agent connects to (on the host, CID 2); passed to it as `smolvm.vsock=`. */
@@ -24,6 +25,21 @@ export const KRUN_DATA_DISK_ID = 'data';
  * init anyway, so the agent starts as under QEMU.
  */
 export const KRUN_AGENT_EXEC = { path: '/init', argv: [] as string[], env: ['HOME=/', 'TERM=linux'] } as const;
+
+/**
+ * The environment libkrun's init gets on libkrunfw's kernel, passed on to the agent. `KRUN_INIT_PID1=1`
+ * makes init exec the agent as PID 1 (recent inits otherwise fork it and wait, as PID 1 themselves; the
+ * older C init always exec'd). Explicit: a NULL envp would copy the host's environment into the guest.
+ */
+export const KRUN_LIBKRUNFW_ENV = ['HOME=/', 'TERM=linux', 'KRUN_INIT_PID1=1'] as const;
+
+/**
+ * libkrun puts the program's arguments and environment on the kernel command line, where the kernel
+ * hands at most 32 of each to init (and libkrun's runner refuses more); the whole line is short (2048
+ * bytes on x86-64 and arm64, libkrun's own part included). What is left for ours, conservatively.
+ */
+const LIBKRUNFW_EXEC_BUDGET = 1400;
+const LIBKRUNFW_MAX_ARGS = 32;
 
 /** Error codes of the libkrun engine (beyond `ErrorCode` and the `SMOLVM_ERR_KRUN_*` codes of `@smolvm/krun`). */
 export const KRUN_ENGINE_ERROR_CODES = {
@@ -48,6 +64,37 @@ export function krunKernelCmdline(spec: Pick<VmSpec, 'kernelArgs' | 'dataDisk' |
   ].join(' ');
 }
 
+/**
+ * The agent's options as arguments, for libkrunfw's kernel (whose command line is libkrun's): the same
+ * `smolvm.*` tokens as on our kernel's command line. Kernel arguments other than `smolvm.*` cannot reach
+ * libkrunfw's kernel and are refused.
+ */
+export function krunAgentArgs(spec: Pick<VmSpec, 'kernelArgs' | 'dataDisk' | 'volumes'>, port = KRUN_AGENT_VSOCK_PORT): string[] {
+  const foreign = (spec.kernelArgs ?? []).filter((a) => !a.startsWith('smolvm.'));
+  if (foreign.length > 0) {
+    throw new SmolvmError(ErrorCode.INVALID_OPTION, `kernel arguments ${foreign.join(' ')} cannot be passed to libkrunfw's kernel`, {
+      hint: "libkrun owns libkrunfw's kernel command line. Boot smolvm's own kernel instead: SMOLVM_KRUN_KERNEL=smolvm.",
+    });
+  }
+  const args = [
+    'smolvm.root=/dev/vda',
+    ...(spec.dataDisk ? ['smolvm.rootrw=/dev/vdb'] : []),
+    `smolvm.vsock=${port}`,
+    ...volumeKernelArgs(spec.volumes, 'virtiofs'),
+    ...(spec.kernelArgs ?? []),
+  ];
+  // Each argument travels quoted on the command line: "arg" plus a space.
+  const size = [KRUN_ROOT_AGENT_PATH, ...args, ...KRUN_LIBKRUNFW_ENV].reduce((n, a) => n + a.length + 3, 0);
+  if (args.length > LIBKRUNFW_MAX_ARGS || size > LIBKRUNFW_EXEC_BUDGET) {
+    throw new SmolvmError(
+      ErrorCode.INVALID_OPTION,
+      `the agent's options (${args.length} arguments, about ${size} bytes) do not fit on libkrun's kernel command line (at most ${LIBKRUNFW_MAX_ARGS} arguments, about ${LIBKRUNFW_EXEC_BUDGET} bytes)`,
+      { hint: 'Use fewer volumes or shorter guest paths, or boot smolvm\'s own kernel: SMOLVM_KRUN_KERNEL=smolvm.' },
+    );
+  }
+  return args;
+}
+
 const ELF_MACHINES: Record<number, string> = { 62: 'x64', 183: 'arm64' };
 
 function unsupportedKernel(path: string, what: string): SmolvmError {
@@ -56,7 +103,7 @@ function unsupportedKernel(path: string, what: string): SmolvmError {
       (process.arch === 'x64'
         ? 'On x86-64 libkrun boots an ELF vmlinux (the built guest kernel is one); point SMOLVM_KERNEL at a vmlinux, or unset it. '
         : 'On arm64 libkrun boots an ELF vmlinux, an Image, or an Image.gz/.bz2/.zst; point SMOLVM_KERNEL at one, or unset it. ') +
-      "Booting libkrunfw's bundled kernel instead is not supported yet (it cannot load our initramfs, so the agent would have to be started by libkrun's init). " +
+      "Or boot libkrunfw's bundled kernel instead (the default when libkrunfw is installed and SMOLVM_KERNEL is unset; SMOLVM_KRUN_KERNEL=libkrunfw forces it). " +
       'Or use the QEMU engine: SMOLVM_ENGINE=qemu.',
   });
 }
@@ -103,9 +150,14 @@ export async function krunKernelFormat(path: string, arch: string = process.arch
   throw unsupportedKernel(path, 'it is not a kernel image format libkrun boots on this architecture');
 }
 
-export interface KrunVmSpecOptions {
+interface KrunVmSpecCommonOptions {
   /** Unix socket the engine listens on; libkrun connects it to the agent's vsock connection. */
   socketPath: string;
+  port?: number;
+}
+
+/** Our own kernel and initramfs (`krun_set_kernel`). */
+export interface KrunSmolvmKernelOptions extends KrunVmSpecCommonOptions {
   kernelFormat: KrunKernelFormat;
   /**
    * How to satisfy libkrun's root: `remount` (`krun_set_root_disk_remount` on the image disk: a
@@ -113,8 +165,15 @@ export interface KrunVmSpecOptions {
    * on a libkrun without the remount call. The agent mounts `/dev/vda` itself either way.
    */
   root: { remount: true } | { emptyDir: string };
-  port?: number;
 }
+
+/** libkrunfw's kernel: no `krun_set_kernel`; `krun_set_root` on the directory holding the agent. */
+export interface KrunLibkrunfwOptions extends KrunVmSpecCommonOptions {
+  /** The prepared root directory (see `prepareKrunRoot`). */
+  libkrunfwRoot: string;
+}
+
+export type KrunVmSpecOptions = KrunSmolvmKernelOptions | KrunLibkrunfwOptions;
 
 /**
  * The runner spec for `spec`. `spec.balloon` needs nothing: libkrun always attaches a virtio-balloon
@@ -122,21 +181,29 @@ export interface KrunVmSpecOptions {
  */
 export function krunVmSpec(spec: VmSpec, options: KrunVmSpecOptions): KrunVmSpec {
   const port = options.port ?? KRUN_AGENT_VSOCK_PORT;
+  const libkrunfw = 'libkrunfwRoot' in options ? options : undefined;
+  const smolvm = 'libkrunfwRoot' in options ? undefined : options;
   return {
     logLevel: 'error',
     vcpus: spec.cpus,
     ramMiB: spec.memoryMiB,
-    kernel: { path: spec.kernel, format: options.kernelFormat, initramfs: spec.initramfs, cmdline: krunKernelCmdline(spec, port) },
+    // libkrunfw's kernel: no kernel call at all (libkrun loads libkrunfw's when none is configured).
+    ...(smolvm ? { kernel: { path: spec.kernel, format: smolvm.kernelFormat, initramfs: spec.initramfs, cmdline: krunKernelCmdline(spec, port) } } : {}),
+    // The image and a machine's disk stay virtio-blk disks (/dev/vda, /dev/vdb), mounted by the agent.
     disks: [
       { id: KRUN_ROOT_DISK_ID, path: spec.rootDisk, format: 'raw', readOnly: true },
       ...(spec.dataDisk ? [{ id: KRUN_DATA_DISK_ID, path: spec.dataDisk, format: 'raw' as const, readOnly: false }] : []),
     ],
-    ...('remount' in options.root
-      ? { rootDiskRemount: { device: '/dev/vda', fstype: 'ext4', options: 'ro' } }
-      : { rootDir: options.root.emptyDir }),
+    ...(libkrunfw
+      ? { rootDir: libkrunfw.libkrunfwRoot }
+      : 'remount' in smolvm!.root
+        ? { rootDiskRemount: { device: '/dev/vda', fstype: 'ext4', options: 'ro' } }
+        : { rootDir: smolvm!.root.emptyDir }),
     // Volumes: virtio-fs shares, mounted by the agent (read-only ones with MS_RDONLY in the guest).
     ...(spec.volumes && spec.volumes.length > 0 ? { virtiofs: spec.volumes.map((v, i) => ({ tag: volumeTag(i), path: v.hostPath })) } : {}),
-    exec: { path: KRUN_AGENT_EXEC.path, argv: [...KRUN_AGENT_EXEC.argv], env: [...KRUN_AGENT_EXEC.env] },
+    exec: libkrunfw
+      ? { path: KRUN_ROOT_AGENT_PATH, argv: krunAgentArgs(spec, port), env: [...KRUN_LIBKRUNFW_ENV] }
+      : { path: KRUN_AGENT_EXEC.path, argv: [...KRUN_AGENT_EXEC.argv], env: [...KRUN_AGENT_EXEC.env] },
     // Network off: an explicit vsock device without TSI, so no guest socket reaches the host's network.
     tsi: { hijackInet: false, hijackUnix: false },
     vsockPorts: [{ port, path: options.socketPath, listen: false }],

@@ -28,8 +28,10 @@ import {
   readCalls,
   removeKrunFixtures,
   standInRunner,
+  writeFakeInitramfs,
   type KrunTestFixtures,
 } from './krun-fixtures.js';
+import { KRUN_ROOT_AGENT_PATH, KRUN_ROOT_DIRS } from '../src/krun-root.js';
 
 let fx: KrunTestFixtures;
 const dirs: string[] = [];
@@ -61,9 +63,12 @@ async function makeSpec(overrides: Partial<VmSpec> = {}, kernel: Buffer = fakeEl
   };
 }
 
-/** The engine's environment: this libkrun, and a hypervisor (a fake usable /dev/kvm on Linux). */
-function engine(vars: Record<string, string>, options: { runnerPath?: string } = {}): KrunEngine {
-  return new KrunEngine({ ...vars }, { root: fx.kvmRoot, ...options });
+/**
+ * The engine's environment: this libkrun, and a hypervisor (a fake usable /dev/kvm on Linux). No libkrunfw
+ * unless the options name one, so these tests do not depend on the host's libkrunfw.
+ */
+function engine(vars: Record<string, string>, options: { runnerPath?: string; krunfwCandidates?: string[] } = {}): KrunEngine {
+  return new KrunEngine({ ...vars }, { root: fx.kvmRoot, krunfwCandidates: [], ...options });
 }
 
 async function bootError(e: KrunEngine, spec: VmSpec): Promise<KrunEngineError> {
@@ -211,7 +216,7 @@ describe('KrunEngine with the real runner and the stand-in libkrun (no VM boots)
     const err = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log }), spec);
     expect(err.code).toBe('SMOLVM_ERR_KRUN_KERNEL_UNSUPPORTED');
     expect(err.message).toMatch(/x86 bzImage/);
-    expect(err.hint).toMatch(/libkrunfw's bundled kernel instead is not supported yet/);
+    expect(err.hint).toMatch(/Or boot libkrunfw's bundled kernel instead .*SMOLVM_KRUN_KERNEL=libkrunfw/);
     expect(err.hint).toMatch(/SMOLVM_ENGINE=qemu/);
     expect(readCalls(log)).toEqual([]);
     expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
@@ -228,9 +233,132 @@ describe('KrunEngine with the real runner and the stand-in libkrun (no VM boots)
 
   it.runIf(process.platform === 'linux')('refuses to boot without a usable hypervisor', async () => {
     const spec = await makeSpec();
-    const err = await bootError(new KrunEngine({ SMOLVM_LIBKRUN: fx.full }, { root: fx.pvmRoot }), spec);
+    const err = await bootError(new KrunEngine({ SMOLVM_LIBKRUN: fx.full }, { root: fx.pvmRoot, krunfwCandidates: [] }), spec);
     expect(err.code).toBe('SMOLVM_ERR_ENGINE_UNAVAILABLE');
     expect(err.message).toMatch(/no usable hypervisor: \/dev\/kvm is a PVM nested hypervisor/);
+  });
+});
+
+describe("KrunEngine on libkrunfw's kernel, with the stand-in libkrun and libkrunfw (no VM boots)", () => {
+  const AGENT = Buffer.from('pretend static agent\n');
+
+  /** A spec whose initramfs holds an agent, and the engine's environment for libkrunfw's kernel. */
+  async function krunfwCase(vars: Record<string, string> = {}, overrides: Partial<VmSpec> = {}) {
+    const spec = await makeSpec(overrides);
+    await writeFakeInitramfs(spec.initramfs, AGENT);
+    const cache = join(spec.runDir, 'cache');
+    const log = logFile();
+    const e = engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log, SMOLVM_CACHE_DIR: cache, ...vars }, { krunfwCandidates: [fx.krunfw] });
+    return { spec, e, log, cache };
+  }
+
+  it('boots without krun_set_kernel: the agent from a shared root directory, options as its arguments, PID 1', async () => {
+    const dataDisk = '/m/data.ext4';
+    const { spec, e, log, cache } = await krunfwCase({}, { dataDisk, volumes: [{ hostPath: '/host/data', guestPath: '/data', readOnly: true }] });
+    expect(e.kernel()).toMatchObject({ mode: 'libkrunfw', reason: `default, libkrunfw found: ${fx.krunfw}, version 5` });
+    await bootError(e, spec);
+
+    const calls = readCalls(log).map(({ fn, args }) => ({ fn, args }));
+    const rootDir = calls.find((c) => c.fn === 'krun_set_root')?.args[1] as string;
+    expect(rootDir.startsWith(join(cache, 'krun-root', 'v1-'))).toBe(true);
+    expect(calls).toEqual([
+      { fn: 'krun_set_log_level', args: [1] },
+      { fn: 'krun_create_ctx', args: [] },
+      { fn: 'krun_set_vm_config', args: [0, 3, 768] },
+      // No krun_set_kernel: libkrun boots libkrunfw's kernel. Its root is the prepared directory.
+      { fn: 'krun_set_root', args: [0, rootDir] },
+      { fn: 'krun_add_disk2', args: [0, 'root', spec.rootDisk, 0, true] }, // /dev/vda, read-only
+      { fn: 'krun_add_disk2', args: [0, 'data', dataDisk, 0, false] }, // /dev/vdb
+      {
+        fn: 'krun_set_exec',
+        args: [
+          0,
+          '/.smolvm/agent',
+          ['smolvm.root=/dev/vda', 'smolvm.rootrw=/dev/vdb', 'smolvm.vsock=1024', 'smolvm.volume=smolvm0:/data:ro:virtiofs'],
+          // Explicit (never NULL, which would copy the host's environment); PID 1 by KRUN_INIT_PID1.
+          ['HOME=/', 'TERM=linux', 'KRUN_INIT_PID1=1'],
+        ],
+      },
+      { fn: 'krun_add_virtiofs', args: [0, 'smolvm0', '/host/data'] },
+      { fn: 'krun_disable_implicit_vsock', args: [0] },
+      { fn: 'krun_add_vsock', args: [0, 0] },
+      { fn: 'krun_add_vsock_port2', args: [0, 1024, join(spec.runDir, 'agent.sock'), false] },
+      { fn: 'krun_set_console_output', args: [0, spec.consoleLog] },
+      { fn: 'krun_start_enter', args: [0, []] },
+    ]);
+    // The directory holds the agent from the initramfs, where krun_set_exec says, and the mount points.
+    expect(await readFile(join(rootDir, KRUN_ROOT_AGENT_PATH))).toEqual(AGENT);
+    for (const d of KRUN_ROOT_DIRS) expect(existsSync(join(rootDir, d)), d).toBe(true);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+  });
+
+  it('reuses the prepared directory from one boot to the next', async () => {
+    const { spec, e, log, cache } = await krunfwCase();
+    await bootError(e, spec);
+    const first = readCalls(log).find((c) => c.fn === 'krun_set_root')?.args[1];
+    const log2 = logFile();
+    await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log2, SMOLVM_CACHE_DIR: cache }, { krunfwCandidates: [fx.krunfw] }), spec);
+    expect(readCalls(log2).find((c) => c.fn === 'krun_set_root')?.args[1]).toBe(first);
+  });
+
+  it.each([
+    ['SMOLVM_KERNEL', { SMOLVM_KERNEL: '/k/vmlinux' }, 'SMOLVM_KERNEL is set'],
+    ['SMOLVM_KRUN_KERNEL=smolvm', { SMOLVM_KRUN_KERNEL: 'smolvm' }, 'forced by SMOLVM_KRUN_KERNEL=smolvm'],
+  ])('boots our kernel with krun_set_kernel when %s, even with libkrunfw installed', async (_what, vars, reason) => {
+    const { spec, e, log } = await krunfwCase(vars);
+    expect(e.kernel()).toMatchObject({ mode: 'smolvm', reason });
+    await bootError(e, spec);
+    const fns = readCalls(log).map((c) => c.fn);
+    expect(fns).toContain('krun_set_kernel');
+    expect(fns).not.toContain('krun_set_root');
+    expect(readCalls(log).find((c) => c.fn === 'krun_set_exec')?.args).toEqual([0, '/init', [], ['HOME=/', 'TERM=linux']]);
+  });
+
+  it('boots our kernel when libkrunfw is not found, and says why', async () => {
+    const spec = await makeSpec();
+    const log = logFile();
+    const e = engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log }, { krunfwCandidates: [join(fx.dir, 'nowhere/libkrunfw.so.5'), fx.notKrunfw] });
+    expect(e.kernel()).toMatchObject({ mode: 'smolvm', reason: 'libkrunfw was not found', krunfw: undefined });
+    await bootError(e, spec);
+    expect(readCalls(log).map((c) => c.fn)).toContain('krun_set_kernel');
+  });
+
+  it('refuses SMOLVM_KRUN_KERNEL=libkrunfw without libkrunfw, and an unknown SMOLVM_KRUN_KERNEL, before starting anything', async () => {
+    const spec = await makeSpec();
+    const log = logFile();
+    const missing = engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log, SMOLVM_KRUN_KERNEL: 'libkrunfw' });
+    const err = await bootError(missing, spec);
+    expect(err.code).toBe('SMOLVM_ERR_ENGINE_UNAVAILABLE');
+    expect(err.message).toMatch(/SMOLVM_KRUN_KERNEL=libkrunfw, but libkrunfw was not found/);
+    expect(err.hint).toMatch(/Install libkrunfw.*SMOLVM_KRUN_KERNEL=smolvm/);
+    const bogus = await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log, SMOLVM_KRUN_KERNEL: 'linux' }), spec);
+    expect(bogus.message).toMatch(/SMOLVM_KRUN_KERNEL=linux is not a kernel choice/);
+    expect(readCalls(log)).toEqual([]);
+  });
+
+  it('explains a 127 from libkrun\'s init: the agent was not found in the shared directory', async () => {
+    const { spec, e } = await krunfwCase({ FAKE_KRUN_EXIT_CODE: '127' });
+    const err = await bootError(e, spec);
+    expect(err.code).toBe('SMOLVM_ERR_KRUN_INIT_FAILED');
+    expect(err.hint).toMatch(/\/\.smolvm\/agent/);
+  });
+
+  it('explains krun_start_enter failing with ENOENT: libkrun could not load libkrunfw', async () => {
+    const { spec, e } = await krunfwCase({ FAKE_KRUN_RESULTS: `krun_start_enter=-${osConstants.errno.ENOENT}` });
+    const err = await bootError(e, spec);
+    expect(err).toMatchObject({ code: 'SMOLVM_ERR_KRUN_CALL_FAILED', fn: 'krun_start_enter', errnoName: 'ENOENT' });
+    expect(err.hint).toMatch(/could not load libkrunfw's kernel.*SMOLVM_KRUN_KERNEL=smolvm/);
+  });
+
+  it('refuses kernel arguments libkrunfw\'s kernel cannot receive, and options that do not fit its command line', async () => {
+    const { spec, e, log } = await krunfwCase({}, { kernelArgs: ['loglevel=7'] });
+    const err = await bootError(e, spec);
+    expect(err.code).toBe('SMOLVM_ERR_INVALID_OPTION');
+    expect(err.hint).toMatch(/SMOLVM_KRUN_KERNEL=smolvm/);
+    const volumes = Array.from({ length: 40 }, (_, i) => ({ hostPath: '/h', guestPath: `/v${i}`, readOnly: false }));
+    const tooMany = await bootError(e, { ...spec, kernelArgs: [], volumes });
+    expect(tooMany.message).toMatch(/do not fit on libkrun's kernel command line/);
+    expect(readCalls(log)).toEqual([]);
   });
 });
 
@@ -263,6 +391,24 @@ describe('KrunEngine lifecycle with a stand-in runner playing the guest with the
     expect(await vm.shutdown(5_000)).toEqual({ code: 0, signal: null });
     expect(alive(await pid())).toBe(false);
     expect(vm.pid).toBe(await pid());
+  });
+
+  it("on libkrunfw's kernel: the agent runs from the prepared root directory, handshakes and shuts down", async () => {
+    const spec = await makeSpec();
+    // The initramfs holds the host agent, so the program the spec names in the root directory is runnable.
+    await writeFakeInitramfs(spec.initramfs, await readFile(agent));
+    const pidFile = join(spec.runDir, 'runner.pid');
+    const e = engine(
+      { SMOLVM_LIBKRUN: fx.full, SMOLVM_CACHE_DIR: join(spec.runDir, 'cache'), STANDIN_AGENT: 'root', STANDIN_PIDFILE: pidFile, STANDIN_MODE: 'agent' },
+      { runnerPath: standInRunner, krunfwCandidates: [fx.krunfw] },
+    );
+    expect(e.kernel()?.mode).toBe('libkrunfw');
+    const vm = await e.boot(spec);
+    expect(vm.hello.agent).toMatch(/smolvm-agent/);
+    await vm.connection.ping();
+    expect(await vm.shutdown(5_000)).toEqual({ code: 0, signal: null });
+    expect(alive(Number(await readFile(pidFile, 'utf8')))).toBe(false);
+    expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
   });
 
   it('hands the raw channel over: a new protocol owner talks to the same agent', async () => {

@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { buildCpio, type CpioEntry } from '@smolvm/guest';
 
 export { readCalls, type Call } from '../../krun/test/helpers.js';
 
 const run = promisify(execFile);
 const fakeSource = fileURLToPath(new URL('../../krun/test/fixtures/fake-libkrun.c', import.meta.url));
+const fakeKrunfwSource = fileURLToPath(new URL('../../krun/test/fixtures/fake-libkrunfw.c', import.meta.url));
 export const agentDir = fileURLToPath(new URL('../../guest/agent', import.meta.url));
 export const standInRunner = fileURLToPath(new URL('./krun-standin-runner.mjs', import.meta.url));
 
@@ -25,6 +27,10 @@ export interface KrunTestFixtures {
   noCore: string;
   /** `full` as `libkrun.so.1` -> `libkrun.so.1.19.0`, so the version shows in the file name. */
   versioned: string;
+  /** A stand-in libkrunfw (krunfw_get_kernel, krunfw_get_version = 5), as `libkrunfw.so.5` in its own directory. */
+  krunfw: string;
+  /** A library that loads but is not libkrunfw (the stand-in libkrun). */
+  notKrunfw: string;
   /** A fake filesystem root where /dev/kvm is usable (Linux). */
   kvmRoot: string;
   /** A fake root whose /dev/kvm is a PVM nested hypervisor. */
@@ -33,9 +39,9 @@ export interface KrunTestFixtures {
   noKvmRoot: string;
 }
 
-async function compile(output: string, defines: string[]): Promise<void> {
+async function compile(output: string, defines: string[], source = fakeSource): Promise<void> {
   const cc = process.env.CC ?? 'cc';
-  const args = ['-shared', '-fPIC', '-O1', '-Wall', '-Wextra', '-Werror', ...defines, '-o', output, fakeSource];
+  const args = ['-shared', '-fPIC', '-O1', '-Wall', '-Wextra', '-Werror', ...defines, '-o', output, source];
   try {
     await run(cc, args);
   } catch (err) {
@@ -61,11 +67,16 @@ export async function makeKrunFixtures(): Promise<KrunTestFixtures> {
     minimal: join(dir, `fake-libkrun-minimal.${ext}`),
     noCore: join(dir, `fake-libkrun-nocore.${ext}`),
     versioned: join(dir, 'versioned/libkrun.so.1'),
+    krunfw: join(dir, 'krunfw', process.platform === 'darwin' ? 'libkrunfw.5.dylib' : 'libkrunfw.so.5'),
+    notKrunfw: '',
     kvmRoot: await fakeRoot(join(dir, 'root-kvm'), { 'dev/kvm': '', 'proc/cpuinfo': 'flags\t\t: fpu vmx sse\n' }),
     pvmRoot: await fakeRoot(join(dir, 'root-pvm'), { 'dev/kvm': '', 'sys/module/kvm_pvm/refcnt': '1', 'proc/cpuinfo': 'flags\t\t: fpu sse\n' }),
     noKvmRoot: await fakeRoot(join(dir, 'root-nokvm'), {}),
   };
+  f.notKrunfw = f.full;
+  await mkdir(join(dir, 'krunfw'));
   await Promise.all([
+    compile(f.krunfw, [], fakeKrunfwSource),
     compile(f.full, []),
     compile(f.minimal, ['-DFAKE_NO_HAS_FEATURE', '-DFAKE_NO_NET', '-DFAKE_NO_BLK']),
     compile(f.noCore, ['-DFAKE_NO_CORE']),
@@ -98,6 +109,16 @@ export function fakeBzImage(): Buffer {
   b.write('MZ', 0, 'latin1');
   b.write('HdrS', 0x202, 'latin1');
   return b;
+}
+
+/** An initramfs as @smolvm/guest builds it: `agent` as /init, plus the directories it mounts on. */
+export async function writeFakeInitramfs(path: string, agent: Buffer): Promise<void> {
+  const entries: CpioEntry[] = [
+    { name: 'dev', mode: 0o40755 },
+    { name: 'init', mode: 0o100755, data: agent },
+    { name: 'proc', mode: 0o40755 },
+  ];
+  await writeFile(path, buildCpio(entries));
 }
 
 /** Builds the agent for the host (`make host`): the real agent, serving the protocol on a given fd. */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmSpec } from '../src/engine.js';
 import { krunExitError } from '../src/krun-engine.js';
 import { krunVersionFromFileName } from '../src/krun-host.js';
-import { krunKernelCmdline, krunKernelFormat, krunVmSpec } from '../src/krun-spec.js';
+import { krunAgentArgs, krunKernelCmdline, krunKernelFormat, krunVmSpec } from '../src/krun-spec.js';
 import { fakeBzImage, fakeElfKernel } from './krun-fixtures.js';
 
 let dir: string;
@@ -74,6 +74,51 @@ describe('krunVmSpec', () => {
     expect(krunKernelCmdline({ kernelArgs: ['smolvm.verbose=1', 'loglevel=7'] })).toBe(
       'console=hvc0 reboot=t panic=-1 quiet smolvm.root=/dev/vda smolvm.vsock=1024 smolvm.verbose=1 loglevel=7',
     );
+  });
+});
+
+describe("krunVmSpec on libkrunfw's kernel", () => {
+  it('has no kernel: the prepared root directory, the agent with its options as arguments, PID 1, explicit env', () => {
+    const s = krunVmSpec(
+      { ...SPEC, dataDisk: '/m/data.ext4', volumes: [{ hostPath: '/h', guestPath: '/srv/data', readOnly: false }] },
+      { socketPath: '/run/x/agent.sock', libkrunfwRoot: '/cache/krun-root/v1-abc' },
+    );
+    expect(validateKrunVmSpec(JSON.parse(JSON.stringify(s)))).toEqual(s);
+    expect(s).toEqual({
+      logLevel: 'error',
+      vcpus: 2,
+      ramMiB: 512,
+      disks: [
+        { id: 'root', path: '/k/rootfs.ext4', format: 'raw', readOnly: true },
+        { id: 'data', path: '/m/data.ext4', format: 'raw', readOnly: false },
+      ],
+      rootDir: '/cache/krun-root/v1-abc',
+      virtiofs: [{ tag: 'smolvm0', path: '/h' }],
+      exec: {
+        path: '/.smolvm/agent',
+        argv: ['smolvm.root=/dev/vda', 'smolvm.rootrw=/dev/vdb', 'smolvm.vsock=1024', 'smolvm.volume=smolvm0:/srv/data:virtiofs'],
+        env: ['HOME=/', 'TERM=linux', 'KRUN_INIT_PID1=1'],
+      },
+      tsi: { hijackInet: false, hijackUnix: false },
+      vsockPorts: [{ port: 1024, path: '/run/x/agent.sock', listen: false }],
+      consoleOutput: '/run/x/console.log',
+    });
+    expect(s.kernel).toBeUndefined();
+    expect(s.rootDiskRemount).toBeUndefined();
+  });
+
+  it('passes smolvm.* kernel arguments to the agent and refuses the others', () => {
+    expect(krunAgentArgs({ kernelArgs: ['smolvm.verbose=1'] }, 9)).toEqual(['smolvm.root=/dev/vda', 'smolvm.vsock=9', 'smolvm.verbose=1']);
+    expect(() => krunAgentArgs({ kernelArgs: ['smolvm.verbose=1', 'loglevel=7'] })).toThrow(
+      expect.objectContaining({ code: 'SMOLVM_ERR_INVALID_OPTION', message: "kernel arguments loglevel=7 cannot be passed to libkrunfw's kernel" }),
+    );
+  });
+
+  it('refuses options that would not reach the agent whole (32 arguments, a short command line)', () => {
+    const vol = (n: number, len = 8) => Array.from({ length: n }, (_, i) => ({ hostPath: '/h', guestPath: `/${'v'.repeat(len)}${i}`, readOnly: false }));
+    expect(krunAgentArgs({ volumes: vol(20) })).toHaveLength(22);
+    expect(() => krunAgentArgs({ volumes: vol(31) })).toThrow(/33 arguments/);
+    expect(() => krunAgentArgs({ volumes: vol(8, 200) })).toThrow(/do not fit on libkrun's kernel command line/);
   });
 });
 

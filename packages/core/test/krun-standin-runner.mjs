@@ -5,11 +5,13 @@
 // agent built for the host (`smolvm-agent-host --fd 3`). It exits with the agent's status, as libkrun
 // ends its process when the guest stops. Nothing here is libkrun or a VM.
 //
-// Environment: STANDIN_AGENT (the host agent), STANDIN_PIDFILE (where to write this pid),
+// Environment: STANDIN_AGENT (the host agent; "root" runs the program the spec names inside its root
+// directory instead, as libkrun's init does on libkrunfw's kernel), STANDIN_PIDFILE (where to write this pid),
 // STANDIN_MODE: "agent" (default), "hang" (never connect), "connect-close" (connect, then exit 0
 // before the handshake).
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Socket } from 'node:net';
 import { validateKrunVmSpec } from '@smolvm/krun';
 
@@ -36,7 +38,8 @@ if (mode === 'hang') {
   sock.pause();
   sock.connect(port.path, () => {
     if (mode === 'connect-close') process.exit(0);
-    const agent = spawn(process.env.STANDIN_AGENT, ['--fd', '3'], { stdio: ['ignore', 'inherit', 'inherit', sock] });
+    const program = process.env.STANDIN_AGENT === 'root' ? join(spec.rootDir, spec.exec.path) : process.env.STANDIN_AGENT;
+    const agent = spawn(program, ['--fd', '3'], { stdio: ['ignore', 'inherit', 'inherit', sock] });
     // The agent holds its own copy of the connection now.
     agent.once('spawn', () => sock.destroy());
     agent.once('error', (e) => {

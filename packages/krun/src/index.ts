@@ -42,6 +42,8 @@ export type {
   KrunTsiFeatures,
   KrunVhostUserOptions,
 } from './library.js';
+export { defaultKrunfwCandidates, defaultKrunfwNames, findKrunfw, krunfwNamesIn } from './krunfw.js';
+export type { FindKrunfwResult, KrunfwCandidateOptions, KrunfwLibrary } from './krunfw.js';
 export { krunLoaderState, loadKrun } from './loader.js';
 export type { KrunLoaderState, LoadKrunOptions } from './loader.js';
 export { defaultLibkrunCandidates, libkrunInstallHint, SMOLVM_LIBKRUN_ENV } from './lookup.js';
