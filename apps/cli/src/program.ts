@@ -60,6 +60,7 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('-t, --tty', 'allocate a pseudo-terminal (use -it for a shell)')
     .option('--timeout <duration>', 'kill the command after this long (e.g. 30s, 5m)')
     .option('-v, --volume <HOST:GUEST[:ro]>', 'mount a host directory in the machine (repeatable; :ro for read-only)', collect)
+    .option('-p, --publish <[ADDR:]HOST:GUEST>', 'publish a guest TCP port on the host (repeatable; host loopback unless ADDR is given)', collect)
     .option('--image <image>', 'boot this image: a reference (alpine:3.20), an archive (- for stdin), an OCI layout or a root filesystem directory')
     .option('--platform <os/arch>', 'platform to pick from a multi-platform image (default: the host\'s)')
     .option('--insecure-registry', 'allow plain http to a registry that is not on loopback')
@@ -100,6 +101,7 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('-w, --workdir <dir>', 'default working directory')
     .option('--init <cmd>', 'shell command run at every start (repeatable)', collect)
     .option('--restart <policy>', 'never, on-failure or always')
+    .option('-p, --publish <[ADDR:]HOST:GUEST>', 'publish a guest TCP port on the host (repeatable; host loopback unless ADDR is given)', collect)
     .option('--json', 'machine-readable output')
     .action(handler(async () => (await import('./commands/machine/create.js')).machineCreate));
 
@@ -177,6 +179,8 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('-w, --workdir <dir>', 'default working directory')
     .option('--init <cmd>', 'replace the init commands (repeatable)', collect)
     .option('--restart <policy>', 'never, on-failure or always')
+    .option('-p, --publish <[ADDR:]HOST:GUEST>', 'replace the published ports (repeatable)', collect)
+    .option('--no-publish', 'publish no ports')
     .action(handler(async () => (await import('./commands/machine/create.js')).machineUpdate));
   machine
     .command('rm')

@@ -48,6 +48,10 @@ describe('smolvm CLI usage', () => {
     [['--cpus', '999'], /cpus must be a whole number from 1 to 64/],
     [['--cpus', 'two'], /--cpus must be a whole number, got "two"/],
     [['-e', 'NOEQUALS'], /environment entry "NOEQUALS" is not KEY=VALUE/],
+    [['-p', '8080'], /^smolvm: -p: invalid port "8080"; expected "HOST:GUEST".*\nhint: write "8080:8080" to forward the same port/s],
+    [['-p', '8080:99999'], /-p: invalid port "8080:99999": guest port 99999 is out of range/],
+    [['-p', 'localhost:8080:80'], /-p: invalid port "localhost:8080:80": "localhost" is not an IP address/],
+    [['-p', '8080:80', '-p', '8080:81'], /-p: host port 127\.0\.0\.1:8080->81 is published twice/],
   ])('rejects %j before booting', async (flags, message) => {
     const r = await cli('machine', 'run', ...flags, '--', 'true');
     expect(r.code).toBe(2);

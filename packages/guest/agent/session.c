@@ -313,9 +313,14 @@ static struct stream *find_stream(uint32_t id) {
 }
 
 static void kill_process(struct stream *s, int sig) {
-    if (s->reaped || s->pid <= 0) return;
-    /* The child called setsid(), so its pid is its process group. */
-    if (kill(-s->pid, sig) < 0) kill(s->pid, sig);
+    if (s->pid <= 0) return;
+    /*
+     * The child called setsid(), so its pid is its process group. The group outlives a reaped leader while
+     * a background process of it still runs (and, holding the stream's stdout, keeps the stream open): a
+     * signal still reaches it. Linux never hands out a pid that is still some group's id, so this cannot
+     * hit a stranger.
+     */
+    if (kill(-s->pid, sig) < 0 && !s->reaped) kill(s->pid, sig);
 }
 
 static void stream_close_fds(struct stream *s) {

@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesMentioning } from '@smolvm/test-utils';
@@ -92,6 +94,48 @@ describe('smolvm machine run', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     expect(out).toContain('got-term');
     expect(code).toBe(7);
+  }, T);
+
+  it('stops a background process that holds the output open when told to stop (SIGTERM reaches its group)', async () => {
+    // The command exits, but the background sleep keeps stdout open, so the run waits for it, as ssh does.
+    const child = spawn(process.execPath, [bin, 'machine', 'run', '--', 'sh', '-c', 'sleep 600 & echo ready'], { env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready') && !child.killed) setTimeout(() => child.kill('SIGTERM'), 300);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(out).toBe('ready\n');
+    expect(code).toBe(0); // the command itself exited 0; the sleep ended with the signal
+  }, T);
+
+  it('publishes a guest port with -p while the command runs', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const script = 'mkdir -p /www && echo from-cli > /www/index.html && httpd -p 8000 -h /www && echo serving && sleep 5';
+    const child = spawn(process.execPath, [bin, 'machine', 'run', '-p', `${port}:8000`, '--', 'sh', '-c', script], { env });
+    let out = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const served = new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('serving')) resolve();
+      });
+    });
+    await served;
+    const body = await new Promise<string>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => (b += d.toString()));
+        res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    expect(body).toBe('from-cli\n');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   }, T);
 });
 

@@ -1,4 +1,4 @@
-import { Machine, type MachineConfigInput, type RestartPolicy } from '@smolvm/core';
+import { Machine, isSmolvmError, normalizePorts, type MachineConfigInput, type RestartPolicy } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { smolfileForCreate, type SmolfileFlags } from '../smolfile/apply.js';
@@ -12,6 +12,8 @@ export interface CreateFlags extends SmolfileFlags {
   workdir?: string;
   init?: string[];
   restart?: string;
+  /** -p [ADDR:]HOST:GUEST (repeatable); false from --no-publish (update: publish none). */
+  publish?: string[] | false;
   json?: boolean;
 }
 
@@ -32,7 +34,20 @@ export function configFromFlags(flags: CreateFlags): MachineConfigInput {
     ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
     ...(flags.init !== undefined ? { init: flags.init } : {}),
     ...(policy ? { restartPolicy: policy } : {}),
+    ...(flags.publish !== undefined ? { ports: portFlags(flags.publish) } : {}),
   };
+}
+
+/** -p entries, checked now so a bad one is a usage error naming the flag (false: --no-publish, none). */
+export function portFlags(specs: string[] | false): string[] {
+  if (specs === false) return [];
+  try {
+    normalizePorts(specs);
+  } catch (e) {
+    if (isSmolvmError(e) && e.code === 'SMOLVM_ERR_INVALID_PORT') throw new UsageError(`-p: ${e.message}`, (e as { hint?: string }).hint);
+    throw e;
+  }
+  return specs;
 }
 
 export async function machineCreate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
@@ -48,7 +63,7 @@ export async function machineCreate(io: Io, name: string | undefined, flags: Cre
 
 export async function machineUpdate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
   const patch = configFromFlags(flags);
-  if (Object.keys(patch).length === 0) throw new UsageError('nothing to update', 'Give at least one of --cpus, --mem, --storage, -e, -w, --init, --restart.');
+  if (Object.keys(patch).length === 0) throw new UsageError('nothing to update', 'Give at least one of --cpus, --mem, --storage, -e, -w, --init, --restart, -p, --no-publish.');
   const m = await Machine.get(name ?? 'default', { hostEnv: io.env });
   await m.update(patch);
   io.stdout.write(`${m.name}\n`);

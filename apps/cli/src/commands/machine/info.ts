@@ -1,5 +1,5 @@
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
-import { Machine, type MachineRecord } from '@smolvm/core';
+import { Machine, formatPort, type MachineRecord } from '@smolvm/core';
 import type { Io } from '../../program.js';
 
 const DEFAULT = 'default';
@@ -15,8 +15,10 @@ export async function machineLs(io: Io, flags: { json?: boolean }): Promise<numb
     io.stdout.write(JSON.stringify(list, null, 2) + '\n');
     return 0;
   }
-  const rows = [['NAME', 'STATE', 'CPUS', 'MEMORY', 'STORAGE', 'IMAGE']];
-  for (const m of list as MachineRecord[]) rows.push([m.name, m.state, String(m.cpus), `${m.memoryMiB} MiB`, `${m.storageGiB} GiB`, m.image ?? 'default']);
+  const rows = [['NAME', 'STATE', 'CPUS', 'MEMORY', 'STORAGE', 'IMAGE', 'PORTS']];
+  for (const m of list as MachineRecord[]) {
+    rows.push([m.name, m.state, String(m.cpus), `${m.memoryMiB} MiB`, `${m.storageGiB} GiB`, m.image ?? 'default', m.ports.map(formatPort).join(', ') || '-']);
+  }
   io.stdout.write(table(rows));
   return 0;
 }
@@ -40,6 +42,7 @@ export async function machineInspect(io: Io, name: string | undefined, flags: { 
     ['init', info.init.map((c) => JSON.stringify(c)).join(', ') || '-'],
     ['restart', `${info.restartPolicy}${info.restartMaxRetries !== null ? `, at most ${info.restartMaxRetries} times` : ''}; restarted ${info.restartCount} times`],
     ['health', info.health ? `${info.health.exec.join(' ')} every ${info.health.intervalMs} ms` : '-'],
+    ['ports', info.ports.map(formatPort).join(', ') || '-'],
     ['directory', info.dir],
     ['created', info.createdAt],
   ];

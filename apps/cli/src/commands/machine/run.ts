@@ -3,6 +3,7 @@ import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { runAttached } from '../../attach.js';
 import { smolfileForRun, type SmolfileFlags } from '../smolfile/apply.js';
+import { portFlags } from './create.js';
 import { progressBars } from '../image/progress.js';
 import { imageSource, pullOptions, type ImageFlags } from '../image/source.js';
 
@@ -21,6 +22,8 @@ export interface MachineRunFlags extends SmolfileFlags, ImageFlags {
   timeout?: string;
   /** -v HOST:GUEST[:ro] (repeatable); relative host paths start from the working directory. */
   volume?: string[];
+  /** -p [ADDR:]HOST:GUEST (repeatable). */
+  publish?: string[];
 }
 
 export function parseTimeout(text: string | undefined): number | undefined {
@@ -81,6 +84,7 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
   normalizeEnv(flags.env ?? []); // bad -e entries are refused before anything boots
   // With a Smolfile, -v has been merged into its volumes (and checked there); else bad -v entries are refused here.
   const volumes = smolfile ? smolfile.volumes : volumeFlags(io, flags.volume);
+  const ports = smolfile ? smolfile.ports : portFlags(flags.publish ?? []);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
@@ -102,6 +106,7 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
       ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
       ...(flags.mem !== undefined ? { memoryMiB: flags.mem } : {}),
       ...(volumes.length > 0 ? { volumes } : {}),
+      ...(ports.length > 0 ? { ports, onPortError: (m: string) => void io.stderr.write(`smolvm: ${m}\n`) } : {}),
       hostEnv: io.env,
       signal: abort.signal,
       ...(io.env.SMOLVM_QUIET ? {} : { onNotice: (m: string) => void io.stderr.write(`${m}\n`) }),

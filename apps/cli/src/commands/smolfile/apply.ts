@@ -36,6 +36,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   user: '-u',
   init: '--init',
   volumes: '-v',
+  ports: '-p',
   restartPolicy: '--restart',
   cmd: 'the command after --',
 };
@@ -93,6 +94,7 @@ export interface RunFlagsLike extends SmolfileFlags {
   workdir?: string;
   user?: string;
   volume?: string[];
+  publish?: string[];
 }
 
 export interface SmolfileRun<F> {
@@ -104,6 +106,8 @@ export interface SmolfileRun<F> {
   init(machine: Machine, signal?: AbortSignal): Promise<void>;
   /** The Smolfile's volumes and then -v's, host paths resolved (the Smolfile's against its directory). */
   volumes: VolumeMount[];
+  /** The Smolfile's ports and then -p's. */
+  ports: NonNullable<CreateOptions['ports']>;
 }
 
 /**
@@ -119,6 +123,7 @@ export async function smolfileForRun<F extends RunFlagsLike>(io: Io, cmd: string
     ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
     ...(flags.user !== undefined ? { user: flags.user } : {}),
     ...(flags.volume !== undefined ? { volumes: flags.volume } : {}),
+    ...(flags.publish !== undefined ? { ports: flags.publish } : {}),
     ...(cmd.length > 0 ? { cmd } : {}),
   });
   if (loaded === undefined) return undefined;
@@ -145,6 +150,7 @@ export async function smolfileForRun<F extends RunFlagsLike>(io: Io, cmd: string
     flags: next,
     init: (machine, signal) => runInitCommands(machine, run.init, signal ? { signal } : {}),
     volumes: run.volumes ?? [],
+    ports: run.ports ?? [],
   };
 }
 
@@ -162,6 +168,7 @@ export async function smolfileForCreate(io: Io, flags: SmolfileFlags, fromFlags:
     ...(typeof fromFlags.workdir === 'string' ? { workdir: fromFlags.workdir } : {}),
     ...(fromFlags.init !== undefined ? { init: fromFlags.init } : {}),
     ...(fromFlags.restartPolicy !== undefined ? { restartPolicy: fromFlags.restartPolicy } : {}),
+    ...(fromFlags.ports !== undefined ? { ports: fromFlags.ports as readonly string[] } : {}),
   });
   if (loaded === undefined) return undefined;
   return smolfileCreateOptions(loaded.config, { onNotice: notice(io) });
