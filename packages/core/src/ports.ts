@@ -20,8 +20,8 @@ export type PortInput = string | { hostPort: number; guestPort: number; hostAddr
 
 /** The host address a port binds when none is given: loopback only. */
 export const DEFAULT_PORT_ADDRESS = '127.0.0.1';
-/** At most this many published ports per machine. */
-export const MAX_PORTS = 64;
+/** At most this many published ports per machine (as many as a Smolfile may list). */
+export const MAX_PORTS = 128;
 
 function invalid(message: string, hint?: string): SmolvmError {
   return new SmolvmError(ErrorCode.INVALID_PORT, message, hint === undefined ? {} : { hint });

@@ -49,9 +49,9 @@ describe('normalizePorts', () => {
     expect(err).toMatchObject({ code: 'SMOLVM_ERR_INVALID_PORT', message: expect.stringMatching(message) });
   });
 
-  it('allows the same host port on two addresses, and at most 64 ports', () => {
+  it('allows the same host port on two addresses, and at most 128 ports', () => {
     expect(normalizePorts(['127.0.0.1:8080:80', '127.0.0.2:8080:80'])).toHaveLength(2);
-    expect(() => normalizePorts(Array.from({ length: 65 }, (_, i) => `${10000 + i}:80`))).toThrow(/at most 64/);
+    expect(() => normalizePorts(Array.from({ length: 129 }, (_, i) => `${10000 + i}:80`))).toThrow(/at most 128/);
   });
 
   it('formats mappings for people', () => {
