@@ -34,12 +34,13 @@ export const KRUN_AGENT_EXEC = { path: '/init', argv: [] as string[], env: ['HOM
 export const KRUN_LIBKRUNFW_ENV = ['HOME=/', 'TERM=linux', 'KRUN_INIT_PID1=1'] as const;
 
 /**
- * libkrun puts the program's arguments and environment on the kernel command line, where the kernel
- * hands at most 32 of each to init (and libkrun's runner refuses more); the whole line is short (2048
- * bytes on x86-64 and arm64, libkrun's own part included). What is left for ours, conservatively.
+ * libkrun puts the program's arguments (after ` -- `) and environment on the kernel command line. The
+ * kernel's argument vector for init holds 32 entries including init's own name, and more makes it panic,
+ * so at most 31 arguments reach libkrun's init, which passes them on to the agent. The whole line is short
+ * (2048 bytes on x86-64 and arm64, libkrun's own part included): what is left for ours, conservatively.
  */
 const LIBKRUNFW_EXEC_BUDGET = 1400;
-const LIBKRUNFW_MAX_ARGS = 32;
+const LIBKRUNFW_MAX_ARGS = 31;
 
 /** Error codes of the libkrun engine (beyond `ErrorCode` and the `SMOLVM_ERR_KRUN_*` codes of `@smolvm/krun`). */
 export const KRUN_ENGINE_ERROR_CODES = {
