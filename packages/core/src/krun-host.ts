@@ -206,12 +206,11 @@ export function krunVersionFromFileName(file: string): string | undefined {
   return m?.[1];
 }
 
-function describeLibrary(krun: Krun, mode: KrunKernelMode): KrunLibraryInfo {
+function describeLibrary(krun: Krun, mode: KrunKernelMode, file: string | undefined): KrunLibraryInfo {
   const features = krun.features();
   const missing = [...REQUIRED_FUNCTIONS, ...REQUIRED_BY_KERNEL[mode]]
     .filter((group) => !group.some((fn) => krun.has(fn)))
     .map((group) => group.join(' or '));
-  const file = libraryFile(krun.path);
   return { path: krun.path, file, version: file ? krunVersionFromFileName(file) : undefined, features, missing };
 }
 
@@ -236,7 +235,7 @@ export function probeKrun(env: NodeJS.ProcessEnv = process.env, options: KrunHos
     const file = libraryFile(krun.path);
     const krunfw = findKrunfw(options.krunfwCandidates ?? defaultKrunfwCandidates({ env, libkrunFile: file ?? krun.path }));
     kernel = chooseKrunKernel(env, krunfw, krun);
-    library = describeLibrary(krun, kernel.mode);
+    library = describeLibrary(krun, kernel.mode, file);
   } catch (e) {
     libraryError = isSmolvmError(e)
       ? (e as Error & { code: string; hint?: string })

@@ -153,8 +153,9 @@ export async function prepareKrunRoot(agent: Buffer, options: { cacheDir?: strin
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
-      // rename(2) onto a non-empty directory: another process finished first; check its copy.
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') continue;
+      // rename(2) onto a non-empty directory: another process finished first; check its copy. (Onto
+      // something that is not a directory: it is moved aside on the next round.)
+      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') continue;
       throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot build the libkrun root directory in ${cacheDir}: ${(e as Error).message}`, {
         hint: 'Set SMOLVM_CACHE_DIR to a writable directory.',
         cause: e,
