@@ -44,6 +44,12 @@
 #define CLOSE_FLUSH_MS 3000                           /* how long to try to flush when closing */
 #define CREDIT_MAX ((uint64_t)1 << 62)
 #define READ_FRAMES 4 /* data frames one readv() of a process's output may fill (256 KiB) */
+/*
+ * After an exec's process exited, its output is read until the pipes are idle this long (while the host
+ * grants credit); then the stream ends even if a background process still holds them open, as a container's
+ * exec does. Whatever such a process writes later is lost (it gets EPIPE).
+ */
+#define DRAIN_IDLE_MS 300
 
 enum stream_kind { SK_EXEC, SK_FS_WRITE, SK_FS_READ, SK_FS_LIST, SK_FS_REMOVE, SK_TCP };
 
@@ -67,6 +73,7 @@ struct stream {
     int in_fd, out_fd, err_fd;
     uint64_t credit_out, credit_err;
     int reaped, status, exec_errno;
+    int64_t idle_since_ms; /* reaped: when its output was last read (or the reap), for DRAIN_IDLE_MS */
     /* stdin: bytes received from the host, not yet written to the process */
     uint8_t *in_buf;
     uint32_t in_cap, in_off, in_len;
@@ -429,6 +436,7 @@ static int splice_output(struct stream *s, int fd, uint64_t *credit, uint8_t typ
         S.spl.at = S.out_tail;
         S.spl.left = k;
         *credit -= k;
+        if (s->reaped) s->idle_since_ms = now_ms();
         if (S.cfg->verbose)
             logf_("> %s stream=%" PRIu32 " fin=0 data=(%" PRIu32 " bytes, spliced)", smol_type_name(type),
                   s->id, k);
@@ -480,6 +488,7 @@ static void pump_output(struct stream *s, int fdno) {
             rest -= k;
         }
         *credit -= (uint64_t)n;
+        if (s->reaped) s->idle_since_ms = now_ms();
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -521,9 +530,35 @@ static void fs_release(struct stream *s) {
     s->fs = NULL;
 }
 
+/*
+ * An exec whose process exited but whose output is still held open by something else: the time at which
+ * it is ended (its remaining output fds get FIN), or -1 while it must wait (output not idle long enough, or
+ * the host has granted no credit, so unread data may still be in the pipe).
+ */
+static int64_t drain_deadline(const struct stream *s) {
+    if (s->kind != SK_EXEC || s->dead || !s->reaped || output_done(s)) return -1;
+    if ((s->out_fd >= 0 && !s->out_eof && s->credit_out == 0) || (s->err_fd >= 0 && s->credit_err == 0)) return -1;
+    return s->idle_since_ms + DRAIN_IDLE_MS;
+}
+
+static void drain_close(struct stream *s) {
+    if (s->out_fd >= 0 && !s->out_eof) {
+        send_data(s->id, SMOL_STDOUT, NULL, 0, 1);
+        if (s->tty) s->out_eof = 1;
+        else close_fd(&s->out_fd);
+    }
+    if (s->err_fd >= 0) {
+        send_data(s->id, SMOL_STDERR, NULL, 0, 1);
+        close_fd(&s->err_fd);
+    }
+}
+
 static void sweep(void) {
+    int64_t now = now_ms();
     for (unsigned i = 0; i < S.nstreams;) {
         struct stream *s = S.streams[i];
+        int64_t drain = drain_deadline(s);
+        if (drain >= 0 && now >= drain && outq_len() < OUTQ_HWM) drain_close(s);
         if (s->kind == SK_EXEC && !s->dead && s->reaped && output_done(s)) {
             struct smol_frame f = {.type = SMOL_EXIT, .stream = s->id};
             if (s->exec_errno) {
@@ -567,6 +602,7 @@ static void reap_children(void) {
             struct stream *s = S.streams[i];
             if (s->pid == pid && !s->reaped) {
                 s->reaped = 1;
+                s->idle_since_ms = now_ms();
                 s->status = status;
                 break;
             }
@@ -993,6 +1029,8 @@ static void handle_frame(const struct smol_frame *f) {
     case SMOL_WINDOW:
         s = find_stream(f->stream);
         if (!s) break;
+        /* Fresh credit restarts a finished process's drain: unread output may wait in its pipes. */
+        if (s->reaped) s->idle_since_ms = now_ms();
         if (f->u.window.fd == 1) {
             s->credit_out += f->u.window.increment;
             if (s->credit_out > CREDIT_MAX) s->credit_out = CREDIT_MAX;
@@ -1176,6 +1214,15 @@ enum session_end session_run(const struct session_config *cfg) {
             for (unsigned i = 0; i < S.nstreams && !busy; i++) busy = fs_busy(S.streams[i]);
         }
         if (busy) timeout = 0;
+        if (!busy && !S.closing) {
+            int64_t now = now_ms();
+            for (unsigned i = 0; i < S.nstreams; i++) {
+                int64_t d = drain_deadline(S.streams[i]);
+                if (d < 0) continue;
+                int left = d <= now ? 0 : (int)(d - now);
+                if (timeout < 0 || left < timeout) timeout = left;
+            }
+        }
         if (S.closing) {
             int64_t left = S.close_deadline_ms - now_ms();
             timeout = left < 0 ? 0 : (int)left;
