@@ -79,8 +79,12 @@ export async function doctor(env: NodeJS.ProcessEnv = process.env, options: Doct
       }
     }),
     check('kernel', async () => {
-      const a = await resolveGuestAssets(env);
-      const ours = `${a.kernel} (${a.kernelSource === 'env' ? 'from SMOLVM_KERNEL' : 'built from packages/guest/kernel/microvm.config'})`;
+      const ownKernel = usingKrun && krun.kernel?.mode === 'libkrunfw';
+      const a = await resolveGuestAssets(env, { requireKernel: !ownKernel });
+      const ours =
+        a.kernelSource === 'none'
+          ? 'not built (not needed while libkrunfw\'s kernel is used)'
+          : `${a.kernel} (${a.kernelSource === 'env' ? 'from SMOLVM_KERNEL' : 'built from packages/guest/kernel/microvm.config'})`;
       // Under libkrun the guest may boot libkrunfw's kernel instead of ours: say which one VMs use.
       if (usingKrun && krun.kernel) {
         return krun.kernel.mode === 'libkrunfw' ? `libkrun boots libkrunfw's (${krun.kernel.reason}); smolvm's own: ${ours}` : `${ours}; ${describeKrunKernel(krun.kernel)}`;
@@ -88,10 +92,10 @@ export async function doctor(env: NodeJS.ProcessEnv = process.env, options: Doct
       return ours;
     }),
     check('agent', async () => {
-      const a = await resolveGuestAssets(env);
+      const a = await resolveGuestAssets(env, { requireKernel: false });
       return `smolvm-agent ${a.agentVersion} in ${a.initramfs}`;
     }),
-    check('default image', async () => (await resolveGuestAssets(env)).rootfs),
+    check('default image', async () => (await resolveGuestAssets(env, { requireKernel: false })).rootfs),
   ]);
   return { ok: checks.every((c) => c.ok), checks };
 }

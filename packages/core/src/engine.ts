@@ -69,5 +69,7 @@ export interface Engine {
   readonly name: 'qemu' | 'libkrun';
   /** Throws a coded error when this host cannot run the engine (e.g. QEMU missing), before any work. */
   check(): void;
+  /** True when the engine boots a kernel of its own (libkrunfw's) and ignores `VmSpec.kernel`. */
+  bringsOwnKernel?(): boolean;
   boot(spec: VmSpec, options?: BootOptions): Promise<RunningVm>;
 }

@@ -196,6 +196,10 @@ export class KrunEngine implements Engine {
     return this.probe().kernel;
   }
 
+  bringsOwnKernel(): boolean {
+    return this.kernel()?.mode === 'libkrunfw';
+  }
+
   check(): void {
     const p = this.probe();
     if (!p.usable) {

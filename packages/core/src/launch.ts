@@ -65,7 +65,8 @@ export async function launchVm(options: LaunchOptions): Promise<LaunchedVm> {
   const engine = selectEngine(hostEnv);
   engine.check();
   await checkVolumeHostDirs(volumes);
-  const assets = await resolveGuestAssets(hostEnv);
+  // libkrun with libkrunfw's kernel needs no kernel of ours (on macOS there is usually none built).
+  const assets = await resolveGuestAssets(hostEnv, { requireKernel: !(engine.bringsOwnKernel?.() ?? false) });
   const image = await launchImage(options, hostEnv);
   await options.beforeBoot?.();
   const ownDir = options.runDir === undefined;

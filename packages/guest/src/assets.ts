@@ -5,9 +5,13 @@ import { GuestError } from './errors.js';
 
 /** Files a VM boots from. All absolute paths. */
 export interface GuestAssets {
+  /** The kernel to boot; empty when it was not required and none is there (`kernelSource` 'none'). */
   kernel: string;
-  /** Where the kernel came from: `SMOLVM_KERNEL`, or the cached build of this package's config. */
-  kernelSource: 'env' | 'built';
+  /**
+   * Where the kernel came from: `SMOLVM_KERNEL`, the cached build of this package's config, or nowhere
+   * (`requireKernel: false`, for an engine that brings its own kernel, and none was built).
+   */
+  kernelSource: 'env' | 'built' | 'none';
   initramfs: string;
   /** The default image: a busybox root file system (ext4). */
   rootfs: string;
@@ -71,7 +75,16 @@ export async function checkKernelFile(path: string, origin: string): Promise<voi
   }
 }
 
-export async function resolveGuestAssets(env: NodeJS.ProcessEnv = process.env): Promise<GuestAssets> {
+export interface ResolveGuestAssetsOptions {
+  /**
+   * Fail when no kernel is available (default true). False for an engine that boots a kernel of its own
+   * (libkrun with libkrunfw's): a missing build is then `kernelSource: 'none'`, while a `SMOLVM_KERNEL` or
+   * a built kernel that is broken is still an error.
+   */
+  requireKernel?: boolean;
+}
+
+export async function resolveGuestAssets(env: NodeJS.ProcessEnv = process.env, options: ResolveGuestAssetsOptions = {}): Promise<GuestAssets> {
   const dir = guestAssetsDir(env);
   let manifest: Manifest;
   try {
@@ -93,6 +106,9 @@ export async function resolveGuestAssets(env: NodeJS.ProcessEnv = process.env): 
     kernel = resolve(env.SMOLVM_KERNEL);
     kernelSource = 'env';
     await checkKernelFile(kernel, 'SMOLVM_KERNEL');
+  } else if (!manifest.kernel && options.requireKernel === false) {
+    kernel = '';
+    kernelSource = 'none';
   } else {
     if (!manifest.kernel) {
       throw new GuestError('SMOLVM_ERR_KERNEL_MISSING', 'no guest kernel has been built (the guest was built with SMOLVM_SKIP_KERNEL)', {

@@ -1,5 +1,5 @@
 export { resolveGuestAssets, guestAssetsDir, checkKernelFile } from './assets.js';
-export type { GuestAssets } from './assets.js';
+export type { GuestAssets, ResolveGuestAssetsOptions } from './assets.js';
 export { buildCpio, writeInitramfs } from './cpio.js';
 export type { CpioEntry } from './cpio.js';
 export { buildExt4 } from './rootfs.js';
