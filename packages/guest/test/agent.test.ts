@@ -203,10 +203,8 @@ describe('smolvm-agent-host --stdio', () => {
     // The background writer's last line comes while the output is still being drained; the one 5 s later
     // does not wait for the stream.
     a.send(execFrame(8, ['sh', '-c', 'exec 3>&1; (sleep 0.1; echo early; sleep 5; echo late) & echo main']));
-    const began = Date.now();
     const r = await a.collect(8);
-    expect(Date.now() - began).toBeLessThan(4000);
-    expect(r.stdout.toString()).toBe('main\nearly\n');
+    expect(r.stdout.toString()).toBe('main\nearly\n'); // "late" would mean the stream waited for it
     expect(parseExit(r.end)).toEqual({ exitCode: 0, signal: 0, execErrno: 0 });
     const fins = r.frames.filter((f) => (f.type === T.STDOUT || f.type === T.STDERR) && (f.flags & FIN) !== 0);
     expect(fins.map((f) => f.type).sort()).toEqual([T.STDOUT, T.STDERR]);
