@@ -13,6 +13,7 @@ import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import {
   describeExitStatus,
+  hypervisorNode,
   KRUN_EXIT_INIT_CANNOT_EXECUTE,
   KRUN_EXIT_INIT_NOT_FOUND,
   KRUN_EXIT_INIT_SETUP_FAILED,
@@ -23,9 +24,9 @@ import {
 import { AgentConnection, type HelloInfo } from '@smolvm/protocol';
 import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
-import { ErrorCode, SmolvmError } from './errors.js';
+import { ErrorCode, SmolvmError, isSmolvmError } from './errors.js';
 import { probeKrun, SMOLVM_KRUN_KERNEL_ENV, type KrunHostOptions, type KrunKernelChoice, type KrunKernelMode, type KrunProbe } from './krun-host.js';
-import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, prepareKrunRoot } from './krun-root.js';
+import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, krunRootCacheDir, prepareKrunRoot } from './krun-root.js';
 import { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelFormat, krunVmSpec, type KrunSmolvmKernelOptions } from './krun-spec.js';
 import type { KrunVmSpec } from '@smolvm/krun';
 import { tailFile } from './qemu-engine.js';
@@ -43,6 +44,11 @@ export interface KrunEngineOptions extends KrunHostOptions {
   runnerPath?: string;
   /** @internal A probe already made for this environment (by `selectEngine`), so libkrun is not probed twice. */
   probe?: KrunProbe;
+  /**
+   * @internal How the runner's Node binary is found (tests): the platform (macOS needs a copy signed with the
+   * hypervisor entitlement, see `@smolvm/krun`'s `hypervisorNode`) and the `codesign` to sign it with.
+   */
+  runnerNode?: { platform?: NodeJS.Platform; codesign?: string; nodePath?: string };
 }
 
 /** A coded error of the libkrun engine, with what the runner reported. */
@@ -267,13 +273,17 @@ export class KrunEngine implements Engine {
 
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [runner, '--spec-fd', '3'], {
+      // On macOS a copy of Node signed with the hypervisor entitlement (made once); elsewhere Node itself.
+      const node = hypervisorNode({ cacheDir: dirname(krunRootCacheDir(this.env)), env: this.env, ...this.options.runnerNode });
+      child = spawn(node, [runner, '--spec-fd', '3'], {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
         // The runner loads the very library probed here, and libkrun's dlopen finds the libkrunfw found here.
         env: krunfwSearchEnv({ ...process.env, ...this.env, SMOLVM_LIBKRUN: library.path }, kernel),
       });
     } catch (e) {
       await closeServer();
+      if (emptyRoot) await rm(emptyRoot, { recursive: true, force: true });
+      if (isSmolvmError(e)) throw e;
       throw new SmolvmError(ErrorCode.BOOT_FAILED, `could not start the libkrun runner: ${(e as Error).message}`, { cause: e });
     }
     let stderr = '';

@@ -10,9 +10,10 @@
 // That libkrun accepts these calls and boots this guest is only shown by krun-e2e.test.ts, on a host
 // with libkrun and a usable hypervisor.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AgentConnection } from '@smolvm/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { VmSpec } from '../src/engine.js';
@@ -88,6 +89,26 @@ function logFile(): string {
 }
 
 describe('KrunEngine with the real runner and the stand-in libkrun (no VM boots)', () => {
+  it('starts the runner with a Node signed for the hypervisor on macOS (stand-in codesign), made once in the cache', async () => {
+    const spec = await makeSpec();
+    const cache = await mkdtemp(join(tmpdir(), 'smolvm-krun-cache-'));
+    dirs.push(cache);
+    const codesign = fileURLToPath(new URL('../../krun/test/fixtures/fake-codesign.sh', import.meta.url));
+    const log = logFile();
+    const e = new KrunEngine(
+      { SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log, FAKE_KRUN_EXIT_CODE: '0', SMOLVM_CACHE_DIR: cache },
+      { root: fx.kvmRoot, krunfwCandidates: [], runnerNode: { platform: 'darwin', codesign } },
+    );
+    const err = await bootError(e, spec);
+    // The runner ran (under the signed copy) and made its calls.
+    expect(readCalls(log).map((c) => c.fn)).toContain('krun_start_enter');
+    expect(err.code).toBe('SMOLVM_ERR_BOOT_FAILED');
+    const keys = await readdir(join(cache, 'krun-node'));
+    expect(keys).toHaveLength(1);
+    expect(await readdir(join(cache, 'krun-node', keys[0]!))).toEqual(['node']);
+    expect((await readFile(join(cache, 'krun-node', keys[0]!, 'node'))).includes('FAKE-ENTITLED:com.apple.security.hypervisor')).toBe(true);
+  }, 60_000);
+
   it('makes the libkrun calls the VmSpec asks for: resources, our kernel + initramfs, the image as a read-only disk, vsock, console', async () => {
     const spec = await makeSpec({ kernelArgs: ['smolvm.verbose=1'] });
     await writeFile(spec.consoleLog, 'guest says hello\n');

@@ -27,6 +27,8 @@ export const KRUN_ERROR_CODES = [
   'SMOLVM_ERR_KRUN_SPEC_INVALID',
   /** The runner failed with something that is not a KrunError (a bug). */
   'SMOLVM_ERR_KRUN_INTERNAL',
+  /** macOS: no Node binary with the hypervisor entitlement could be made for the runner (codesign failed or is missing). */
+  'SMOLVM_ERR_KRUN_RUNNER_UNSIGNED',
 ] as const;
 
 export type KrunErrorCode = (typeof KRUN_ERROR_CODES)[number];

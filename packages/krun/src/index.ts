@@ -44,6 +44,8 @@ export type {
 } from './library.js';
 export { defaultKrunfwCandidates, defaultKrunfwNames, findKrunfw, krunfwNamesIn } from './krunfw.js';
 export type { FindKrunfwResult, KrunfwCandidateOptions, KrunfwLibrary } from './krunfw.js';
+export { HYPERVISOR_ENTITLEMENT, SMOLVM_KRUN_NODE_ENV, hasHypervisorEntitlement, hypervisorNode } from './hypervisor-node.js';
+export type { HypervisorNodeOptions } from './hypervisor-node.js';
 export { krunLoaderState, loadKrun } from './loader.js';
 export type { KrunLoaderState, LoadKrunOptions } from './loader.js';
 export { defaultLibkrunCandidates, libkrunInstallHint, SMOLVM_LIBKRUN_ENV } from './lookup.js';
