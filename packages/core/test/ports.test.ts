@@ -1,20 +1,19 @@
 // Published ports without a VM: `normalizePorts`, and `PortForwarder` driving the real guest agent (its
 // native build, `smolvm-agent-host --stdio`) over a real AgentConnection, to services on this host's
 // loopback (where the agent's "127.0.0.1:PORT in the guest" lands when it runs natively).
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AgentConnection } from '@smolvm/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PortForwarder, formatPort, normalizePorts, type PortMapping } from '../src/index.js';
+import { buildHostAgent } from './krun-fixtures.js';
 
-const agentDir = fileURLToPath(new URL('../../guest/agent/', import.meta.url));
 const buildDir = mkdtempSync(join(tmpdir(), 'smolvm-ports-agent-'));
-const agentBin = join(buildDir, 'smolvm-agent-host');
+let agentBin: string;
 
 describe('normalizePorts', () => {
   it('reads strings and objects, binding loopback unless an address is given', () => {
@@ -66,9 +65,8 @@ let conn: AgentConnection | undefined;
 const servers: Server[] = [];
 const forwarders: PortForwarder[] = [];
 
-beforeAll(() => {
-  const build = spawnSync('make', ['-C', agentDir, 'host', `O=${buildDir}`], { encoding: 'utf8', timeout: 120_000 });
-  if (build.status !== 0 || !existsSync(agentBin)) throw new Error(`make -C agent host failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
+beforeAll(async () => {
+  agentBin = await buildHostAgent(buildDir);
 }, 130_000);
 afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
 afterEach(async () => {

@@ -1,2 +1,42 @@
-// Leak checks for the end-to-end tests live in the shared test utilities.
+// Shared by the end-to-end tests: leak checks (from the shared test utilities), the built CLI, and the
+// teardown of a test's persistent machines.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { isolateTmp } from '@smolvm/test-utils';
+import { Machine } from '../../src/index.js';
+
 export { isolateTmp, processesMentioning } from '@smolvm/test-utils';
+
+const cliBin = fileURLToPath(new URL('../../../../apps/cli/dist/bin.js', import.meta.url));
+
+/** Runs the built `smolvm` CLI with `env`; resolves with its exit code and output. */
+export function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliBin, ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Removes every machine of `env`'s SMOLVM_HOME (stopping running ones), then checks that no supervisor, VM
+ * or socket outlived them in `tmp` (the per-user runtime base of persistent machines may stay, empty), and
+ * disposes of `tmp`.
+ */
+export async function removeMachinesAndCheck(env: NodeJS.ProcessEnv, tmp: ReturnType<typeof isolateTmp>, cleanup: () => void = () => {}): Promise<void> {
+  for (const m of await Machine.list({ hostEnv: env }).catch(() => [])) await (await Machine.get(m.name, { hostEnv: env })).remove({ force: true });
+  cleanup();
+  try {
+    const left = tmp.leftovers();
+    expect(left.processes).toEqual([]);
+    for (const e of left.entries) expect(readdirSync(join(tmp.dir, e))).toEqual([]);
+  } finally {
+    tmp.dispose();
+  }
+}

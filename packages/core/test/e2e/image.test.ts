@@ -15,7 +15,7 @@ import {
   removeImage,
   type ImageProgressEvent,
 } from '../../src/index.js';
-import { isolateTmp } from './helpers.js';
+import { isolateTmp, removeMachinesAndCheck } from './helpers.js';
 import { EXPECTED_PROBE, NAMED_CONFIG, PROBE, parseProbe, pushTestImages, startRegistry, writeDockerArchive, writeTestLayout, type TestRegistry } from './image-fixtures.js';
 
 const T = 120_000;
@@ -37,17 +37,8 @@ beforeAll(async () => {
 }, T);
 
 afterAll(async () => {
-  for (const m of await Machine.list({ hostEnv: env }).catch(() => [])) await (await Machine.get(m.name, { hostEnv: env })).remove({ force: true });
   if (!registryStopped) await reg?.stop();
-  rmSync(work, { recursive: true, force: true });
-  try {
-    const left = tmp.leftovers();
-    expect(left.processes).toEqual([]);
-    // The per-user runtime base of persistent machines may stay, empty.
-    for (const e of left.entries) expect(readdirSync(join(tmp.dir, e))).toEqual([]);
-  } finally {
-    tmp.dispose();
-  }
+  await removeMachinesAndCheck(env, tmp, () => rmSync(work, { recursive: true, force: true }));
 }, T);
 
 describe('the run command and pinned images (no VM)', () => {

@@ -1,15 +1,12 @@
 // End-to-end: persistent machines with real supervisors and real VMs, driven through the SDK and the CLI
 // interchangeably, including crashes of the supervisor and of QEMU.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine, isSmolvmError } from '../../src/index.js';
-import { isolateTmp, processesMentioning } from './helpers.js';
+import { isolateTmp, processesMentioning, removeMachinesAndCheck, runCli } from './helpers.js';
 
 const T = 180_000;
-const cliBin = fileURLToPath(new URL('../../../../apps/cli/dist/bin.js', import.meta.url));
 let tmp: ReturnType<typeof isolateTmp>;
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -20,29 +17,10 @@ beforeAll(() => {
   env = { ...process.env, SMOLVM_HOME: home, SMOLVM_QUIET: '1' };
 });
 
-afterAll(async () => {
-  for (const m of await Machine.list({ hostEnv: env })) await (await Machine.get(m.name, { hostEnv: env })).remove({ force: true });
-  rmSync(home, { recursive: true, force: true });
-  try {
-    // No supervisor, VM or socket outlives the machines (the per-user runtime base may stay, empty).
-    const left = tmp.leftovers();
-    expect(left.processes).toEqual([]);
-    for (const e of left.entries) expect(readdirSync(join(tmp.dir, e))).toEqual([]);
-  } finally {
-    tmp.dispose();
-  }
-}, T);
+// No supervisor, VM or socket outlives the machines.
+afterAll(() => removeMachinesAndCheck(env, tmp, () => rmSync(home, { recursive: true, force: true })), T);
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliBin, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli(env, args);
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;

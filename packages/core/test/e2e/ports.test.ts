@@ -1,18 +1,15 @@
 // End-to-end: published ports on real microVMs. busybox httpd serves in the guest; the host talks HTTP to
 // its own loopback port, and the bytes cross the agent channel (the guest still has no network device).
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine } from '../../src/index.js';
-import { isolateTmp } from './helpers.js';
+import { isolateTmp, removeMachinesAndCheck, runCli } from './helpers.js';
 
 const T = 180_000;
-const cliBin = fileURLToPath(new URL('../../../../apps/cli/dist/bin.js', import.meta.url));
 let tmp: ReturnType<typeof isolateTmp>;
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -23,17 +20,7 @@ beforeAll(() => {
   env = { ...process.env, SMOLVM_HOME: home, SMOLVM_QUIET: '1' };
 });
 
-afterAll(async () => {
-  for (const m of await Machine.list({ hostEnv: env })) await (await Machine.get(m.name, { hostEnv: env })).remove({ force: true });
-  rmSync(home, { recursive: true, force: true });
-  try {
-    const left = tmp.leftovers();
-    expect(left.processes).toEqual([]);
-    for (const e of left.entries) expect(readdirSync(join(tmp.dir, e))).toEqual([]);
-  } finally {
-    tmp.dispose();
-  }
-}, T);
+afterAll(() => removeMachinesAndCheck(env, tmp, () => rmSync(home, { recursive: true, force: true })), T);
 
 /** A host port that was free a moment ago (for fixed mappings; SDK tests use 0 instead). */
 async function freePort(): Promise<number> {
@@ -165,13 +152,4 @@ describe('published ports of a persistent machine', () => {
   }, T);
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliBin, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli(env, args);
