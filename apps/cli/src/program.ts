@@ -102,6 +102,7 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('--init <cmd>', 'shell command run at every start (repeatable)', collect)
     .option('--restart <policy>', 'never, on-failure or always')
     .option('-p, --publish <[ADDR:]HOST:GUEST>', 'publish a guest TCP port on the host (repeatable; host loopback unless ADDR is given)', collect)
+    .option('-v, --volume <HOST:GUEST[:ro]>', 'mount a host directory at every start (repeatable; :ro for read-only)', collect)
     .option('--json', 'machine-readable output')
     .action(handler(async () => (await import('./commands/machine/create.js')).machineCreate));
 
@@ -181,6 +182,8 @@ export function createProgram(io: Io, result: ProgramResult = {}): Command {
     .option('--restart <policy>', 'never, on-failure or always')
     .option('-p, --publish <[ADDR:]HOST:GUEST>', 'replace the published ports (repeatable)', collect)
     .option('--no-publish', 'publish no ports')
+    .option('-v, --volume <HOST:GUEST[:ro]>', 'replace the mounted host directories (repeatable)', collect)
+    .option('--no-volume', 'mount no host directories')
     .action(handler(async () => (await import('./commands/machine/create.js')).machineUpdate));
   machine
     .command('rm')

@@ -20,7 +20,9 @@ import type { RunningVm } from './engine.js';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { MachineFiles } from './files.js';
 import { launchVm } from './launch.js';
-import type { VolumeInput } from './volumes.js';
+import { checkVolumeHostDirs, normalizeVolumes, type VolumeInput } from './volumes.js';
+import { qemuVolumeCapacity } from './qemu-engine.js';
+import { selectEngine } from './select-engine.js';
 import { normalizePorts, type PortInput, type PortMapping } from './ports.js';
 import { PortForwarder } from './port-forwarder.js';
 import { imageCommand, resolveImage, storedImageConfig, type ImageInput, type ImagePullOptions, type ResolvedImage } from './images.js';
@@ -61,8 +63,8 @@ export interface MachineOptions {
    * `{ hostPath, guestPath, readOnly? }`. Relative host paths start from `process.cwd()`; each host path must
    * be an existing directory (checked before boot, `SMOLVM_ERR_VOLUME_NOT_FOUND`). Guest paths are absolute,
    * without `..`, spaces or ":" (`SMOLVM_ERR_INVALID_VOLUME`). Files appear owned by the host user (QEMU's
-   * 9p `security_model=none`: no privilege needed, ownership changes in the guest are refused). Ephemeral
-   * machines only: persistent machines do not store volumes yet.
+   * 9p `security_model=none`: no privilege needed, ownership changes in the guest are refused). Persistent
+   * machines take `volumes` in `Machine.create` / `update` and mount them at every start.
    */
   volumes?: readonly VolumeInput[];
   /**
@@ -337,6 +339,7 @@ export class Machine {
       const pull = { hostEnv, ...(platform !== undefined ? { platform } : {}), ...(insecureRegistry ? { insecureRegistry } : {}), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
       config.image = (await resolveImage(config.image, pull)).pinned;
     }
+    if (config.volumes !== undefined) config.volumes = await checkPersistentVolumes(config.volumes, hostEnv);
     const rec = await createPersistent({ name, ...config }, hostEnv);
     return Machine.fromRecord(rec, hostEnv);
   }
@@ -412,6 +415,7 @@ export class Machine {
   async update(patch: MachineConfigPatch): Promise<MachineRecord> {
     const name = this.requireName('update');
     if (patch.image) patch = { ...patch, image: (await resolveImage(patch.image, { hostEnv: this.hostEnv })).pinned };
+    if (patch.volumes !== undefined) patch = { ...patch, volumes: await checkPersistentVolumes(patch.volumes, this.hostEnv) };
     const rec = withStore(this.hostEnv, (s) => s.updateMachine(name, patch));
     if (patch.storageGiB !== undefined) await growDisk(join(machineDirOf(name, this.hostEnv), FILE_NAMES.disk), rec.storageGiB);
     this.defaults = { env: rec.env, workdir: rec.workdir };
@@ -529,6 +533,25 @@ export class Machine {
     if (this.name === undefined) await this.stop();
     else this.disconnect();
   }
+}
+
+/**
+ * A persistent machine's volumes, checked when it is created or updated rather than at its next start:
+ * well formed, host directories that exist, and no more than its engine can mount with the machine's own
+ * disk and balloon (QEMU's microvm has few device slots).
+ */
+async function checkPersistentVolumes(input: readonly VolumeInput[], hostEnv: NodeJS.ProcessEnv): Promise<VolumeInput[]> {
+  const volumes = normalizeVolumes(input);
+  await checkVolumeHostDirs(volumes);
+  if (volumes.length > 0 && selectEngine(hostEnv).name === 'qemu') {
+    const capacity = qemuVolumeCapacity({ dataDisk: 'disk', balloon: true });
+    if (volumes.length > capacity) {
+      throw new SmolvmError(ErrorCode.INVALID_VOLUME, `too many volumes for a persistent machine under QEMU: ${volumes.length}; it can have at most ${capacity}`, {
+        hint: "QEMU's microvm has 8 device slots, and a persistent machine's disk and memory balloon take two of them. Mount a common parent directory instead.",
+      });
+    }
+  }
+  return volumes;
 }
 
 async function feedStdin(proc: GuestProcess, input: NonNullable<ExecOptions['stdin']>): Promise<void> {

@@ -3,7 +3,7 @@
 // Machine's options.
 //
 // Machines cannot do everything a Smolfile can say yet. Nothing is dropped silently: a setting that is not applied
-// is reported through `onNotice` (network, volumes of a persistent machine, the SSH agent: the machine simply lacks them, which
+// is reported through `onNotice` (network, the SSH agent: the machine simply lacks them, which
 // fails closed), or refused with a coded error where going on without it would be wrong (secrets of a persistent
 // machine, which would have to be stored).
 import { readFile, stat } from 'node:fs/promises';
@@ -190,10 +190,6 @@ export function notAppliedSettings(config: SmolfileMachineConfig, target: Smolfi
   if (allowLists > 0) {
     add('network', `[network] allow-lists (${count(allowLists, 'entry', 'entries')}) are not applied yet: machines have no network, so the listed destinations cannot be reached`);
   }
-  // machine run mounts volumes; persistent machines do not store them yet.
-  if (config.volumes.length > 0 && target === 'create') {
-    add('volumes', `volumes (${count(config.volumes.length, 'mount', 'mounts')}) are not mounted yet: the machine does not see those host paths; copy files in with machine cp`);
-  }
   if (config.auth.sshAgent) add('auth.ssh_agent', 'auth.ssh_agent is not applied yet: the host\'s SSH agent is not forwarded into the machine');
   if (target === 'run') {
     if (config.health !== undefined) add('health', '[health] is not applied by machine run: health checks apply to persistent machines (machine create)');
@@ -242,6 +238,8 @@ export function smolfileCreateOptions(config: SmolfileMachineConfig, options: Sm
     restartMaxBackoffMs: config.restart.maxBackoffMs,
     health: config.health === undefined ? null : { ...config.health, exec: [...config.health.exec] },
     ports: config.ports.map(portInput),
+    // Host paths are absolute already (relative ones started from the Smolfile's directory).
+    volumes: config.volumes.map((v) => ({ hostPath: v.hostPath, guestPath: v.guestPath, readOnly: v.readOnly })),
   };
 }
 

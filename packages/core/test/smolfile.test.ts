@@ -197,11 +197,11 @@ describe('smolfileCreateOptions', () => {
       restartMaxBackoffMs: 30_000,
       health: { exec: ['true'], intervalMs: 10_000, timeoutMs: 5_000, retries: 3, startupGraceMs: 0 },
       ports: [{ hostPort: 8080, guestPort: 80 }],
+      volumes: [{ hostPath: '/data', guestPath: '/data', readOnly: false }],
     });
     expect(notices).toMatchInlineSnapshot(`
       [
         "smolvm: Smolfile [network] allow-lists (1 entry) are not applied yet: machines have no network, so the listed destinations cannot be reached",
-        "smolvm: Smolfile volumes (1 mount) are not mounted yet: the machine does not see those host paths; copy files in with machine cp",
         "smolvm: Smolfile auth.ssh_agent is not applied yet: the host's SSH agent is not forwarded into the machine",
         "smolvm: Smolfile entrypoint and cmd are not applied yet: persistent machines do not run a workload yet (start runs init; run commands with machine exec)",
         "smolvm: Smolfile user is not applied yet: persistent machines do not store a user; give it to each exec (-u)",
@@ -223,6 +223,7 @@ describe('smolfileCreateOptions', () => {
       restartMaxBackoffMs: 60_000,
       health: null,
       ports: [],
+      volumes: [],
     });
     expect(notices).toEqual([]);
   });

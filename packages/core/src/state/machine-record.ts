@@ -4,6 +4,7 @@
 import { SmolvmError, ErrorCode } from '../errors.js';
 import { normalizeEnv } from '../options.js';
 import { normalizePorts, type PortInput, type PortMapping } from '../ports.js';
+import { normalizeVolumes, type VolumeInput, type VolumeMount } from '../volumes.js';
 
 export type MachineState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 export type RestartPolicy = 'never' | 'on-failure' | 'always';
@@ -68,6 +69,8 @@ export interface MachineConfig {
   health: MachineHealthCheck | null;
   /** Published ports, bound by the supervisor while the machine runs. */
   ports: PortMapping[];
+  /** Host directories mounted at every start (absolute host paths). */
+  volumes: VolumeMount[];
 }
 
 /** Input form of `MachineConfig`: every field optional (defaults apply), lists may be readonly. */
@@ -85,6 +88,8 @@ export interface MachineConfigInput {
   health?: MachineHealthCheckInput | null;
   /** `"HOST:GUEST"`, `"ADDRESS:HOST:GUEST"` or `{ hostPort, guestPort, hostAddress? }` (host port 1..65535). */
   ports?: readonly PortInput[];
+  /** `"HOST:GUEST[:ro]"` or `{ hostPath, guestPath, readOnly? }`; relative host paths start from `process.cwd()`. */
+  volumes?: readonly VolumeInput[];
 }
 
 export interface MachineSpec extends MachineConfigInput {
@@ -125,6 +130,7 @@ export const MACHINE_CONFIG_DEFAULTS: Readonly<MachineConfig> = Object.freeze({
   restartMaxBackoffMs: 60_000,
   health: null,
   ports: [],
+  volumes: [],
 });
 
 const HEALTH_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startupGraceMs: 0 } as const;
@@ -204,6 +210,7 @@ export function resolveMachineConfig(input: MachineConfigInput, base: MachineCon
     restartMaxBackoffMs: int('restartMaxBackoffMs', pick('restartMaxBackoffMs')),
     health: health == null ? null : checkHealth(health),
     ports: checkPorts(pick('ports')),
+    volumes: normalizeVolumes(pick('volumes')),
   };
 }
 

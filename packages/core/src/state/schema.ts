@@ -53,6 +53,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'published ports',
     sql: `ALTER TABLE machines ADD COLUMN ports TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    version: 3,
+    name: 'volumes',
+    sql: `ALTER TABLE machines ADD COLUMN volumes TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 /** The schema version this smolvm writes. */

@@ -31,6 +31,7 @@ import {
   type RestartPolicy,
 } from './machine-record.js';
 import type { PortMapping } from '../ports.js';
+import type { VolumeMount } from '../volumes.js';
 import { migrate } from './migrations.js';
 import { checkMachineName, smolvmHome } from './paths.js';
 import { isProcessAlive, ownProcessStartTime, processStartTime } from './process-identity.js';
@@ -96,6 +97,7 @@ interface MachineRow {
   restart_max_backoff_ms: number;
   health: string | null;
   ports: string;
+  volumes: string;
   state: string;
   supervisor_pid: number | null;
   supervisor_start_time: string | null;
@@ -129,6 +131,7 @@ function toRecord(r: MachineRow): MachineRecord {
     restartMaxBackoffMs: r.restart_max_backoff_ms,
     health: r.health === null ? null : (JSON.parse(r.health) as MachineHealthCheck),
     ports: JSON.parse(r.ports) as PortMapping[],
+    volumes: JSON.parse(r.volumes) as VolumeMount[],
     state: r.state as MachineState,
     supervisorPid: r.supervisor_pid,
     supervisorStartTime: r.supervisor_start_time,
@@ -151,6 +154,7 @@ function configColumns(c: MachineConfig): Record<string, unknown> {
     restart_max_backoff_ms: c.restartMaxBackoffMs,
     health: c.health === null ? null : JSON.stringify(c.health),
     ports: JSON.stringify(c.ports),
+    volumes: JSON.stringify(c.volumes),
   };
 }
 

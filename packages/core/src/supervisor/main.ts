@@ -95,6 +95,7 @@ class Supervisor {
       runDir: this.runDir,
       consoleLogPath: join(this.dir, FILE_NAMES.console),
       image: this.rec.image,
+      ...(this.rec.volumes.length > 0 ? { volumes: this.rec.volumes } : {}),
     });
     const { vm } = launched;
     const channel = vm.takeChannel();

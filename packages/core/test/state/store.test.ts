@@ -55,8 +55,9 @@ describe('opening and migrations', () => {
       expect(versions).toEqual([
         { version: 1, name: 'machines and machine locks' },
         { version: 2, name: 'published ports' },
+        { version: 3, name: 'volumes' },
       ]);
-      expect(STATE_SCHEMA_VERSION).toBe(2);
+      expect(STATE_SCHEMA_VERSION).toBe(3);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
       expect(tables).toEqual(['machine_locks', 'machines', 'schema_migrations']);
     } finally {
@@ -78,7 +79,7 @@ describe('opening and migrations', () => {
     db.close();
     const store = openStateStore({ home: t.home });
     try {
-      expect(store.getMachine('old')).toMatchObject({ cpus: 2, memoryMiB: 256, env: ['A=1'], ports: [] });
+      expect(store.getMachine('old')).toMatchObject({ cpus: 2, memoryMiB: 256, env: ['A=1'], ports: [], volumes: [] });
       const updated = store.updateMachine('old', { ports: ['8080:80'] });
       expect(updated.ports).toEqual([{ hostAddress: '127.0.0.1', hostPort: 8080, guestPort: 80 }]);
     } finally {
@@ -106,6 +107,20 @@ describe('opening and migrations', () => {
     expect(t.store.getMachine('web').ports).toEqual(m.ports);
     expect(() => t.store.createMachine({ name: 'bad', ports: ['x:80'] })).toThrow(expect.objectContaining({ code: 'SMOLVM_ERR_INVALID_PORT' }));
     expect(t.store.listMachines().map((r) => r.name)).toEqual(['web']);
+  });
+
+  it('stores volumes with absolute host paths, and refuses bad ones without writing anything', async () => {
+    await using t = await fresh();
+    const m = t.store.createMachine({ name: 'v', volumes: ['/srv/data:/data', { hostPath: '/etc', guestPath: '/host-etc', readOnly: true }] });
+    expect(m.volumes).toEqual([
+      { hostPath: '/srv/data', guestPath: '/data', readOnly: false },
+      { hostPath: '/etc', guestPath: '/host-etc', readOnly: true },
+    ]);
+    expect(t.store.getMachine('v').volumes).toEqual(m.volumes);
+    expect(() => t.store.updateMachine('v', { volumes: ['/a:/x', '/b:/x'] })).toThrow(/two volumes are mounted on \/x/);
+    expect(() => t.store.updateMachine('v', { volumes: ['/a:relative'] })).toThrow(expect.objectContaining({ code: 'SMOLVM_ERR_INVALID_VOLUME' }));
+    expect(t.store.getMachine('v').volumes).toEqual(m.volumes);
+    expect(t.store.updateMachine('v', { volumes: [] }).volumes).toEqual([]);
   });
 
   it('reopens without migrating again and keeps the data', async () => {
@@ -211,6 +226,7 @@ describe('machine records', () => {
       restartMaxBackoffMs: 60_000,
       health: null,
       ports: [],
+      volumes: [],
       state: 'created',
       supervisorPid: null,
       supervisorStartTime: null,

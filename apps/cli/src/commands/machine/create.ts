@@ -1,4 +1,4 @@
-import { Machine, isSmolvmError, normalizePorts, type MachineConfigInput, type RestartPolicy } from '@smolvm/core';
+import { Machine, isSmolvmError, normalizePorts, normalizeVolumes, type MachineConfigInput, type RestartPolicy, type VolumeMount } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { smolfileForCreate, type SmolfileFlags } from '../smolfile/apply.js';
@@ -14,6 +14,8 @@ export interface CreateFlags extends SmolfileFlags {
   restart?: string;
   /** -p [ADDR:]HOST:GUEST (repeatable); false from --no-publish (update: publish none). */
   publish?: string[] | false;
+  /** -v HOST:GUEST[:ro] (repeatable), relative host paths from the working directory; false from --no-volume. */
+  volume?: string[] | false;
   json?: boolean;
 }
 
@@ -23,7 +25,7 @@ function restartPolicy(v: string | undefined): RestartPolicy | undefined {
   throw new UsageError(`--restart ${v} is not a restart policy`, 'Use never, on-failure or always.');
 }
 
-export function configFromFlags(flags: CreateFlags): MachineConfigInput {
+export function configFromFlags(flags: CreateFlags, cwd: string = process.cwd()): MachineConfigInput {
   const policy = restartPolicy(flags.restart);
   return {
     ...(flags.image !== undefined ? { image: flags.image } : {}),
@@ -35,7 +37,19 @@ export function configFromFlags(flags: CreateFlags): MachineConfigInput {
     ...(flags.init !== undefined ? { init: flags.init } : {}),
     ...(policy ? { restartPolicy: policy } : {}),
     ...(flags.publish !== undefined ? { ports: portFlags(flags.publish) } : {}),
+    ...(flags.volume !== undefined ? { volumes: volumeFlags(flags.volume, cwd) } : {}),
   };
+}
+
+/** -v entries as volumes, relative host paths from `cwd`; a bad one is a usage error (false: --no-volume). */
+export function volumeFlags(specs: string[] | false, cwd: string): VolumeMount[] {
+  if (specs === false) return [];
+  try {
+    return normalizeVolumes(specs, cwd);
+  } catch (e) {
+    if (isSmolvmError(e) && e.code === 'SMOLVM_ERR_INVALID_VOLUME') throw new UsageError(`-v: ${e.message}`, (e as { hint?: string }).hint);
+    throw e;
+  }
 }
 
 /** -p entries, checked now so a bad one is a usage error naming the flag (false: --no-publish, none). */
@@ -52,7 +66,7 @@ export function portFlags(specs: string[] | false): string[] {
 
 export async function machineCreate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
   // A Smolfile (-s PATH, or ./Smolfile) supplies the settings; the flags beat it.
-  const fromFlags = configFromFlags(flags);
+  const fromFlags = configFromFlags(flags, io.cwd);
   const config = (await smolfileForCreate(io, flags, fromFlags)) ?? fromFlags;
   const m = await Machine.create(name ?? 'default', { ...config, hostEnv: io.env });
   const info = await m.inspect();
@@ -62,8 +76,8 @@ export async function machineCreate(io: Io, name: string | undefined, flags: Cre
 }
 
 export async function machineUpdate(io: Io, name: string | undefined, flags: CreateFlags): Promise<number> {
-  const patch = configFromFlags(flags);
-  if (Object.keys(patch).length === 0) throw new UsageError('nothing to update', 'Give at least one of --cpus, --mem, --storage, -e, -w, --init, --restart, -p, --no-publish.');
+  const patch = configFromFlags(flags, io.cwd);
+  if (Object.keys(patch).length === 0) throw new UsageError('nothing to update', 'Give at least one of --cpus, --mem, --storage, -e, -w, --init, --restart, -p, --no-publish, -v, --no-volume.');
   const m = await Machine.get(name ?? 'default', { hostEnv: io.env });
   await m.update(patch);
   io.stdout.write(`${m.name}\n`);

@@ -43,6 +43,7 @@ export async function machineInspect(io: Io, name: string | undefined, flags: { 
     ['restart', `${info.restartPolicy}${info.restartMaxRetries !== null ? `, at most ${info.restartMaxRetries} times` : ''}; restarted ${info.restartCount} times`],
     ['health', info.health ? `${info.health.exec.join(' ')} every ${info.health.intervalMs} ms` : '-'],
     ['ports', info.ports.map(formatPort).join(', ') || '-'],
+    ['volumes', info.volumes.map((v) => `${v.hostPath}:${v.guestPath}${v.readOnly ? ':ro' : ''}`).join(', ') || '-'],
     ['directory', info.dir],
     ['created', info.createdAt],
   ];

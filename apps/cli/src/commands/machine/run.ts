@@ -1,9 +1,9 @@
-import { Machine, imageCommand, isSmolvmError, normalizeEnv, normalizeVolumes, parseDuration, resolveImage, type ResolvedImage, type VolumeMount } from '@smolvm/core';
+import { Machine, imageCommand, normalizeEnv, parseDuration, resolveImage, type ResolvedImage } from '@smolvm/core';
 import type { Io } from '../../program.js';
 import { UsageError } from '../../usage-error.js';
 import { runAttached } from '../../attach.js';
 import { smolfileForRun, type SmolfileFlags } from '../smolfile/apply.js';
-import { portFlags } from './create.js';
+import { portFlags, volumeFlags } from './create.js';
 import { progressBars } from '../image/progress.js';
 import { imageSource, pullOptions, type ImageFlags } from '../image/source.js';
 
@@ -35,16 +35,6 @@ export function parseTimeout(text: string | undefined): number | undefined {
     return ms;
   } catch {
     throw new UsageError(`--timeout ${text} is not a duration`, 'Use a duration such as 30s, 5m or 1h (a bare number means seconds).');
-  }
-}
-
-/** -v entries as volumes, relative host paths from the working directory; a bad one is a usage error. */
-function volumeFlags(io: Io, specs: string[] | undefined): VolumeMount[] {
-  try {
-    return normalizeVolumes(specs ?? [], io.cwd);
-  } catch (e) {
-    if (isSmolvmError(e) && e.code === 'SMOLVM_ERR_INVALID_VOLUME') throw new UsageError(`-v: ${e.message}`, (e as { hint?: string }).hint);
-    throw e;
   }
 }
 
@@ -83,7 +73,7 @@ export async function machineRun(io: Io, cmd: string[], flags: MachineRunFlags):
   const timeoutMs = parseTimeout(flags.timeout);
   normalizeEnv(flags.env ?? []); // bad -e entries are refused before anything boots
   // With a Smolfile, -v has been merged into its volumes (and checked there); else bad -v entries are refused here.
-  const volumes = smolfile ? smolfile.volumes : volumeFlags(io, flags.volume);
+  const volumes = smolfile ? smolfile.volumes : volumeFlags(flags.volume ?? [], io.cwd);
   const ports = smolfile ? smolfile.ports : portFlags(flags.publish ?? []);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort(new Error('interrupted'));

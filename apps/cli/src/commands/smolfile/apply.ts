@@ -169,6 +169,7 @@ export async function smolfileForCreate(io: Io, flags: SmolfileFlags, fromFlags:
     ...(fromFlags.init !== undefined ? { init: fromFlags.init } : {}),
     ...(fromFlags.restartPolicy !== undefined ? { restartPolicy: fromFlags.restartPolicy } : {}),
     ...(fromFlags.ports !== undefined ? { ports: fromFlags.ports as readonly string[] } : {}),
+    ...(fromFlags.volumes !== undefined ? { volumes: fromFlags.volumes as readonly VolumeMount[] } : {}),
   });
   if (loaded === undefined) return undefined;
   return smolfileCreateOptions(loaded.config, { onNotice: notice(io) });
