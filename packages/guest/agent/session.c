@@ -46,10 +46,15 @@
 #define READ_FRAMES 4 /* data frames one readv() of a process's output may fill (256 KiB) */
 /*
  * After an exec's process exited, its output is read until the pipes are idle this long (while the host
- * grants credit); then the stream ends even if a background process still holds them open, as a container's
- * exec does. Whatever such a process writes later is lost (it gets EPIPE).
+ * grants credit and they hold nothing unread); then the stream ends even if a background process still holds
+ * them open, as a container's exec does. Such a process is killed by SIGPIPE at its next write (workloads
+ * get SIGPIPE's default action).
  */
 #define DRAIN_IDLE_MS 300
+/* ...and at the latest this long after the exit, once its pipes are empty (a chatty background writer). */
+#define DRAIN_MAX_MS 2000
+/* How long a TCP_CONNECT may take (a guest listener with a full accept queue drops SYNs). */
+#define CONNECT_TIMEOUT_MS 2000
 
 enum stream_kind { SK_EXEC, SK_FS_WRITE, SK_FS_READ, SK_FS_LIST, SK_FS_REMOVE, SK_TCP };
 
@@ -74,6 +79,8 @@ struct stream {
     uint64_t credit_out, credit_err;
     int reaped, status, exec_errno;
     int64_t idle_since_ms; /* reaped: when its output was last read (or the reap), for DRAIN_IDLE_MS */
+    int64_t reaped_ms;     /* when the process was reaped, for DRAIN_MAX_MS */
+    int64_t connect_deadline_ms; /* TCP_CONNECT still in progress (0 once connected) */
     /* stdin: bytes received from the host, not yet written to the process */
     uint8_t *in_buf;
     uint32_t in_cap, in_off, in_len;
@@ -381,7 +388,10 @@ static void tty_send_eof(struct stream *s) {
     (void)w; /* best effort: the pty input queue is nearly empty once our buffer drained */
 }
 
+static void fs_finish(struct stream *s, int err, const char *path);
+
 static void stdin_write(struct stream *s) {
+    if (s->connect_deadline_ms) return; /* buffered until the connection is up */
     while (s->in_len > 0 && s->in_fd >= 0) {
         ssize_t w = write(s->in_fd, s->in_buf + s->in_off, s->in_len);
         if (w > 0) {
@@ -392,6 +402,10 @@ static void stdin_write(struct stream *s) {
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        } else if (s->kind == SK_TCP) {
+            /* EPIPE, ECONNRESET: the connection is broken; say so rather than end it cleanly. */
+            fs_finish(s, errno, s->fs->path);
             return;
         } else {
             /* EPIPE (or EIO on a pty): the process no longer reads its stdin. */
@@ -410,7 +424,6 @@ static void stdin_write(struct stream *s) {
     }
 }
 
-static void fs_finish(struct stream *s, int err, const char *path);
 static void send_fs_done(uint32_t id, int err, const char *path);
 
 /*
@@ -538,10 +551,23 @@ static void fs_release(struct stream *s) {
 static int64_t drain_deadline(const struct stream *s) {
     if (s->kind != SK_EXEC || s->dead || !s->reaped || output_done(s)) return -1;
     if ((s->out_fd >= 0 && !s->out_eof && s->credit_out == 0) || (s->err_fd >= 0 && s->credit_err == 0)) return -1;
-    return s->idle_since_ms + DRAIN_IDLE_MS;
+    int64_t idle = s->idle_since_ms + DRAIN_IDLE_MS, cap = s->reaped_ms + DRAIN_MAX_MS;
+    return idle < cap ? idle : cap;
 }
 
+/* Bytes waiting unread in a pipe (or pty), 0 when it cannot tell. */
+static int unread(int fd) {
+    int n = 0;
+    if (fd < 0 || ioctl(fd, FIONREAD, &n) < 0) return 0;
+    return n;
+}
+
+/* Ends the output of a drained stream, unless something is still unread (then the loop reads it first). */
 static void drain_close(struct stream *s) {
+    if (unread(s->out_eof ? -1 : s->out_fd) > 0 || unread(s->err_fd) > 0) {
+        s->idle_since_ms = now_ms();
+        return;
+    }
     if (s->out_fd >= 0 && !s->out_eof) {
         send_data(s->id, SMOL_STDOUT, NULL, 0, 1);
         if (s->tty) s->out_eof = 1;
@@ -559,6 +585,7 @@ static void sweep(void) {
         struct stream *s = S.streams[i];
         int64_t drain = drain_deadline(s);
         if (drain >= 0 && now >= drain && outq_len() < OUTQ_HWM) drain_close(s);
+        if (s->connect_deadline_ms && !s->dead && now >= s->connect_deadline_ms) fs_finish(s, ETIMEDOUT, s->fs->path);
         if (s->kind == SK_EXEC && !s->dead && s->reaped && output_done(s)) {
             struct smol_frame f = {.type = SMOL_EXIT, .stream = s->id};
             if (s->exec_errno) {
@@ -602,7 +629,7 @@ static void reap_children(void) {
             struct stream *s = S.streams[i];
             if (s->pid == pid && !s->reaped) {
                 s->reaped = 1;
-                s->idle_since_ms = now_ms();
+                s->idle_since_ms = s->reaped_ms = now_ms();
                 s->status = status;
                 break;
             }
@@ -746,6 +773,20 @@ static void handle_fs(const struct smol_frame *f) {
     S.streams[S.nstreams++] = s;
 }
 
+/* A connecting socket became writable (or connected at once): established, or the connect failed. */
+static void tcp_connected(struct stream *s) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->in_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0 && (s->out_fd = fcntl(s->in_fd, F_DUPFD_CLOEXEC, 3)) < 0) err = errno;
+    s->connect_deadline_ms = 0;
+    if (err) {
+        fs_finish(s, err, s->fs->path);
+        return;
+    }
+    stdin_write(s); /* what the host sent meanwhile */
+}
+
 /*
  * TCP_CONNECT: a connection to 127.0.0.1:port in the guest (the workloads share the agent's network
  * namespace, so this is where a published port's service listens). The socket is both the stream's
@@ -766,36 +807,35 @@ static void handle_tcp(const struct smol_frame *f) {
         send_fs_done(id, EMFILE, where);
         return;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         send_fs_done(id, errno, where);
         return;
     }
-    /* Loopback connects complete (or are refused) at once; the timeout only bounds a full backlog. */
-    struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->u.tcp.port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc;
-    do rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-    while (rc < 0 && errno == EINTR);
-    int out = rc == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
-    struct stream *s = out >= 0 ? fs_stream_new(id, SK_TCP, where) : NULL;
-    if (!s) {
-        int err = rc < 0 ? errno : out < 0 ? errno : ENOMEM;
-        if (err == EINPROGRESS || err == EAGAIN) err = ETIMEDOUT;
+    /* Never blocks the loop: a connect that does not complete at once (a full accept queue) is finished
+       by tcp_connected() on POLLOUT, or ends with ETIMEDOUT after CONNECT_TIMEOUT_MS. */
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    int err = rc == 0 ? 0 : errno;
+    if (rc < 0 && err != EINPROGRESS && err != EINTR) {
         send_fs_done(id, err, where);
         close(fd);
-        if (out >= 0) close(out);
         return;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    struct stream *s = fs_stream_new(id, SK_TCP, where);
+    if (!s) {
+        send_fs_done(id, ENOMEM, where);
+        close(fd);
+        return;
+    }
     s->in_fd = fd;
-    s->out_fd = out;
     s->credit_out = f->u.tcp.window;
     s->in_credit = SMOL_STDIN_WINDOW;
     s->in_last_nl = 1;
+    s->connect_deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
     S.streams[S.nstreams++] = s;
+    if (rc == 0) tcp_connected(s);
 }
 
 /* STDIN on an FS_WRITE stream: straight into the temporary file, then the credit goes back. */
@@ -927,6 +967,9 @@ static void handle_exec(const struct smol_frame *f) {
         free(s);
         return;
     }
+    /* A lingering finished stream whose process group is gone may name this pid: it must not signal it. */
+    for (unsigned i = 0; i < S.nstreams; i++)
+        if (S.streams[i]->reaped && S.streams[i]->pid == p.pid) S.streams[i]->pid = 0;
     s->id = id;
     s->pid = p.pid;
     s->tty = rq.tty;
@@ -1128,7 +1171,7 @@ static void read_channel(void) {
 
 /* ---- the loop ---- */
 
-enum { TAG_NONE, TAG_CHAN_IN, TAG_CHAN_OUT, TAG_SIG, TAG_OUT, TAG_ERR, TAG_IN };
+enum { TAG_NONE, TAG_CHAN_IN, TAG_CHAN_OUT, TAG_SIG, TAG_OUT, TAG_ERR, TAG_IN, TAG_CONN };
 struct tag {
     int kind;
     struct stream *s;
@@ -1202,7 +1245,10 @@ enum session_end session_run(const struct session_config *cfg) {
                     pfds[n] = (struct pollfd){.fd = s->err_fd, .events = POLLIN};
                     tags[n++] = (struct tag){TAG_ERR, s};
                 }
-                if (s->in_fd >= 0 && s->in_len > 0) {
+                if (s->in_fd >= 0 && s->connect_deadline_ms) {
+                    pfds[n] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
+                    tags[n++] = (struct tag){TAG_CONN, s};
+                } else if (s->in_fd >= 0 && s->in_len > 0) {
                     pfds[n] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
                     tags[n++] = (struct tag){TAG_IN, s};
                 }
@@ -1216,8 +1262,13 @@ enum session_end session_run(const struct session_config *cfg) {
         if (busy) timeout = 0;
         if (!busy && !S.closing) {
             int64_t now = now_ms();
+            /* Above OUTQ_HWM nothing is read, so a drain waits for POLLOUT on the channel, not a timer. */
+            int room = outq_len() < OUTQ_HWM;
             for (unsigned i = 0; i < S.nstreams; i++) {
-                int64_t d = drain_deadline(S.streams[i]);
+                int64_t d = room ? drain_deadline(S.streams[i]) : -1;
+                if (S.streams[i]->connect_deadline_ms && !S.streams[i]->dead &&
+                    (d < 0 || S.streams[i]->connect_deadline_ms < d))
+                    d = S.streams[i]->connect_deadline_ms;
                 if (d < 0) continue;
                 int left = d <= now ? 0 : (int)(d - now);
                 if (timeout < 0 || left < timeout) timeout = left;
@@ -1249,6 +1300,9 @@ enum session_end session_run(const struct session_config *cfg) {
                 break;
             case TAG_IN:
                 if (!s->dead) stdin_write(s);
+                break;
+            case TAG_CONN:
+                if (!s->dead && s->connect_deadline_ms) tcp_connected(s);
                 break;
             }
         }

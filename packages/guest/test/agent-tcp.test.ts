@@ -183,6 +183,17 @@ describe('TCP_CONNECT', () => {
     await serverClosed;
   });
 
+  it('reports a connection the guest service broke while the host was still sending', async () => {
+    const port = await serve((s) => s.resetAndDestroy());
+    const a = await startAgent();
+    a.send(connect(23, port));
+    // Up to the STDIN window, while the service is already gone.
+    for (let i = 0; i < 4; i++) a.send(stdin(23, Buffer.alloc(65536, 1)));
+    const r = await collect(a, 23);
+    expect(r.end.type).toBe(T.FS_DONE);
+    expect([E.EPIPE, E.ECONNRESET]).toContain(parseDone(r.end).errno);
+  });
+
   it('rejects window 0 and port 0 as malformed without opening anything', async () => {
     const a = await startAgent();
     a.send(frame(TCP_CONNECT, 17, Buffer.concat([u32(0), u16(80)])));
