@@ -41,7 +41,7 @@ export { MAX_VOLUMES, normalizeVolumes, volumeTag } from './volumes.js';
 export type { VolumeInput, VolumeMount } from './volumes.js';
 export { DEFAULT_PORT_ADDRESS, MAX_PORTS, formatPort, normalizePorts } from './ports.js';
 export type { PortInput, PortMapping } from './ports.js';
-export { PortForwarder, MAX_CONNECTIONS_PER_PORT } from './port-forwarder.js';
+export { PortForwarder, MAX_FORWARDED_CONNECTIONS } from './port-forwarder.js';
 export type { PortForwarderOptions } from './port-forwarder.js';
 export {
   SMOLFILE_NAME,

@@ -180,7 +180,7 @@ interface Backend {
 }
 
 /** An ephemeral VM owned by this process. */
-function ownedBackend(vm: RunningVm, cleanup: () => Promise<void>): Backend {
+function ownedBackend(vm: RunningVm, cleanup: () => Promise<void>, beforeStop: () => Promise<void> | undefined = () => undefined): Backend {
   let stopping: Promise<void> | undefined;
   const ended = vm.exited.then(() => {
     throw new SmolvmError(ErrorCode.VM_DIED, 'the VM stopped while the command was running', {
@@ -197,6 +197,8 @@ function ownedBackend(vm: RunningVm, cleanup: () => Promise<void>): Backend {
     stop: (timeoutMs = 5_000) => {
       stopping ??= (async () => {
         try {
+          // Published ports first: their open connections end as part of the stop, not as errors after it.
+          await beforeStop();
           await vm.shutdown(timeoutMs);
         } finally {
           await cleanup();
@@ -296,10 +298,7 @@ export class Machine {
     const { vm, image, cleanup } = launched;
     live.connection = vm.connection;
     const m = new Machine(
-      ownedBackend(vm, async () => {
-        await forwarder?.close();
-        await cleanup();
-      }),
+      ownedBackend(vm, cleanup, () => forwarder?.close()),
       undefined,
       options.hostEnv ?? process.env,
     );

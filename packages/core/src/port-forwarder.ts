@@ -8,8 +8,13 @@ import type { AgentConnection, ExecStream } from '@smolvm/protocol';
 import { ErrorCode, SmolvmError } from './errors.js';
 import { formatPort, type PortMapping } from './ports.js';
 
-/** Connections one published port accepts at the same time; more wait in the kernel's backlog. */
-export const MAX_CONNECTIONS_PER_PORT = 256;
+/**
+ * Forwarded connections open at the same time, over all of a machine's published ports. Each is a stream of
+ * the agent (which serves 1024, execs and file operations included) and may hold up to 256 KiB of unread
+ * input in the guest, so this keeps most streams, and guest memory, for everything else. A connection past
+ * the limit is reset at once.
+ */
+export const MAX_FORWARDED_CONNECTIONS = 128;
 
 export interface PortForwarderOptions {
   /**
@@ -58,6 +63,7 @@ export class PortForwarder {
   private readonly sockets = new Set<Socket>();
   private readonly bound: PortMapping[] = [];
   private closed = false;
+  private saidFull = false;
 
   private constructor(private readonly options: PortForwarderOptions) {}
 
@@ -84,7 +90,6 @@ export class PortForwarder {
   private async bind(m: PortMapping): Promise<void> {
     const bound: PortMapping = { ...m };
     const srv = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => void this.forward(sock, bound));
-    srv.maxConnections = MAX_CONNECTIONS_PER_PORT;
     await new Promise<void>((resolve, reject) => {
       srv.once('error', (e: NodeJS.ErrnoException) => reject(bindError(m, e)));
       srv.listen({ host: m.hostAddress, port: m.hostPort, exclusive: true }, () => resolve());
@@ -97,6 +102,13 @@ export class PortForwarder {
 
   private async forward(sock: Socket, m: PortMapping): Promise<void> {
     sock.on('error', () => {}); // a client that resets is not our error; 'close' follows
+    if (this.sockets.size >= MAX_FORWARDED_CONNECTIONS) {
+      sock.resetAndDestroy();
+      if (!this.saidFull) this.options.onConnectionError?.(m, `${formatPort(m)}: ${MAX_FORWARDED_CONNECTIONS} forwarded connections are open; resetting new ones until some close`);
+      this.saidFull = true;
+      return;
+    }
+    this.saidFull = false;
     this.sockets.add(sock);
     sock.once('close', () => this.sockets.delete(sock));
     let conn: AgentConnection | undefined;

@@ -51,7 +51,6 @@ export function normalizePorts(inputs: readonly PortInput[] | undefined): PortMa
   if (!Array.isArray(inputs)) throw invalid('ports must be an array', 'For example: ["8080:80", { hostPort: 5433, guestPort: 5432 }]');
   if (inputs.length > MAX_PORTS) throw invalid(`${inputs.length} ports published; at most ${MAX_PORTS} are allowed`);
   const out: PortMapping[] = [];
-  const seen = new Set<string>();
   for (const input of inputs as readonly unknown[]) {
     let m: PortMapping;
     if (typeof input === 'string') {
@@ -63,14 +62,33 @@ export function normalizePorts(inputs: readonly PortInput[] | undefined): PortMa
     } else {
       throw invalid(`port ${JSON.stringify(input)} is neither "HOST:GUEST" nor { hostPort, guestPort }`);
     }
-    const key = `${m.hostAddress}|${m.hostPort}`;
-    if (m.hostPort !== 0 && seen.has(key)) {
-      throw invalid(`host port ${formatPort(m)} is published twice`, 'Give each mapping its own host port.');
+    if (m.hostPort !== 0) {
+      const clash = out.find((o) => o.hostPort === m.hostPort && overlaps(o.hostAddress, m.hostAddress));
+      if (clash) {
+        throw invalid(
+          clash.hostAddress === m.hostAddress ? `host port ${formatPort(m)} is published twice` : `host port ${formatPort(m)} overlaps ${formatPort(clash)}: ${WILDCARDS.has(clash.hostAddress) ? clash.hostAddress : m.hostAddress} takes that port on every address`,
+          'Give each mapping its own host port.',
+        );
+      }
     }
-    seen.add(key);
     out.push(m);
   }
   return out;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+/**
+ * Whether two host addresses cannot both bind one port: the same address, or a wildcard with any address of
+ * its family (`::` also takes IPv4 on a dual-stack host).
+ */
+function overlaps(a: string, b: string): boolean {
+  if (a === b) return true;
+  const v6 = (x: string): boolean => x.includes(':');
+  if (a === '::' || b === '::') return true;
+  if (a === '0.0.0.0') return !v6(b);
+  if (b === '0.0.0.0') return !v6(a);
+  return false;
 }
 
 /** `127.0.0.1:8080->80`, `[::1]:8080->80`: how a mapping is shown to a person. */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentConnection } from '@smolvm/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PortForwarder, formatPort, normalizePorts, type PortMapping } from '../src/index.js';
+import { MAX_FORWARDED_CONNECTIONS, PortForwarder, formatPort, normalizePorts, type PortMapping } from '../src/index.js';
 import { buildHostAgent } from './krun-fixtures.js';
 
 const buildDir = mkdtempSync(join(tmpdir(), 'smolvm-ports-agent-'));
@@ -33,6 +33,8 @@ describe('normalizePorts', () => {
     [['localhost:8080:80'], /"localhost" is not an IP address/],
     [['8080:80/udp'], /invalid port "8080:80\/udp"/],
     [['8080:80', '8080:81'], /host port 127\.0\.0\.1:8080->81 is published twice/],
+    [['0.0.0.0:8080:80', '8080:81'], /host port 127\.0\.0\.1:8080->81 overlaps 0\.0\.0\.0:8080->80: 0\.0\.0\.0 takes that port on every address/],
+    [['[::1]:8080:80', '[::]:8080:81'], /overlaps \[::1\]:8080->80: :: takes that port/],
     [[{ hostPort: 8080, guestPort: 70000 }], /guestPort must be a whole number from 1 to 65535/],
     [[{ hostPort: -1, guestPort: 80 }], /hostPort must be a whole number from 0/],
     [[{ hostPort: 1, guestPort: 80, hostAddress: 'example.com' }], /"example.com" is not an IP address/],
@@ -50,6 +52,7 @@ describe('normalizePorts', () => {
 
   it('allows the same host port on two addresses, and at most 128 ports', () => {
     expect(normalizePorts(['127.0.0.1:8080:80', '127.0.0.2:8080:80'])).toHaveLength(2);
+    expect(normalizePorts(['0.0.0.0:8080:80', '[::1]:8080:80'])).toHaveLength(2);
     expect(() => normalizePorts(Array.from({ length: 129 }, (_, i) => `${10000 + i}:80`))).toThrow(/at most 128/);
   });
 
@@ -168,6 +171,26 @@ describe('PortForwarder with the guest agent', () => {
     await new Promise((res) => setTimeout(res, 50));
     expect(errors).toEqual([`127.0.0.1:${port}->${guestPort}: nothing listens on port ${guestPort} in the machine (connection refused)`]);
   });
+
+  it(`resets connections past ${MAX_FORWARDED_CONNECTIONS} open at once, says so once, and takes new ones when some close`, async () => {
+    const guestPort = await serve((s) => s.on('end', () => s.end('bye')).resume());
+    const errors: string[] = [];
+    const port = await forward(guestPort, (_m, msg) => errors.push(msg));
+    const open: Socket[] = [];
+    for (let i = 0; i < MAX_FORWARDED_CONNECTIONS; i++) {
+      const c = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      c.on('error', () => {});
+      open.push(c);
+      await new Promise((r) => c.once('connect', r));
+    }
+    await new Promise((r) => setTimeout(r, 200)); // the forwarder has taken every one of them
+    const extra = await exchange(port, Buffer.from('x'));
+    expect(extra.error).toBe('ECONNRESET');
+    expect(errors).toEqual([`127.0.0.1:${port}->${guestPort}: ${MAX_FORWARDED_CONNECTIONS} forwarded connections are open; resetting new ones until some close`]);
+    for (const c of open) c.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await exchange(port, Buffer.from('x'))).toEqual({ data: Buffer.from('bye') });
+  }, 30_000);
 
   it('resets connections while no VM is up (no agent connection)', async () => {
     const fw = await PortForwarder.open([{ hostAddress: '127.0.0.1', hostPort: 0, guestPort: 80 }], { connection: () => undefined });

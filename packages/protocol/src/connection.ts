@@ -390,7 +390,9 @@ export class AgentConnection {
    */
   tcpConnect(port: number, handlers: ExecHandlers = {}, windowBytes = DEFAULT_OUTPUT_WINDOW): ExecStream {
     if (this.closedWith) throw this.closedWith;
-    if (this.peer && (this.peer.capabilities & Capability.TCP) === 0) {
+    // An agent without TCP treats type 0x28 as unknown and closes the channel: never send it unasked.
+    if (!this.peer) throw new ProtocolError('SMOLVM_ERR_HANDSHAKE_PENDING', 'TCP connections need the handshake first (the agent must offer them)', {});
+    if ((this.peer.capabilities & Capability.TCP) === 0) {
       throw new ProtocolError('SMOLVM_ERR_AGENT_TOO_OLD', `the guest agent (${this.peer.agent}) does not support TCP connections`, {});
     }
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`port ${port} is not 1..65535`);

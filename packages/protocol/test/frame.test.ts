@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  ALL_CAPABILITIES,
+  AgentConnection,
+  Capability,
   FrameDecodeError,
   FrameReader,
   HEADER_SIZE,
@@ -37,6 +40,7 @@ const arbFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant('RESIZE' as const), stream: arbStream, rows: fc.integer({ min: 0, max: 65535 }), cols: fc.integer({ min: 0, max: 65535 }) }),
   fc.record({ type: fc.constant('EXIT' as const), stream: arbStream, exitCode: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), signal: fc.integer({ min: 0, max: 64 }), execErrno: fc.integer({ min: 0, max: 200 }) }),
   fc.record({ type: fc.constant('ERROR' as const), stream: fc.integer({ min: 0, max: 0xffffffff }), code: fc.integer({ min: 0, max: 0xffffffff }), message: arbBytes(60) }),
+  fc.record({ type: fc.constant('TCP_CONNECT' as const), stream: arbStream, window: fc.integer({ min: 1, max: 0xffffffff }), port: fc.integer({ min: 1, max: 65535 }) }),
 );
 
 describe('frame codec', () => {
@@ -126,5 +130,45 @@ describe('FrameReader', () => {
     expect((out[0] as FrameDecodeError).reason).toBe('limit');
     expect((out[0] as FrameDecodeError).streamId).toBe(5);
     expect(out[1]).toEqual(frames[0]);
+  });
+});
+
+describe('AgentConnection.tcpConnect', () => {
+  const ack = (capabilities: number): Buffer =>
+    encodeFrame({ type: 'HELLO_ACK', stream: 0, version: 1, capabilities, agent: buf('test-agent 1') });
+
+  it('sends TCP_CONNECT only to an agent that offered TCP, after the handshake', async () => {
+    const sent: Frame[] = [];
+    const conn = new AgentConnection({ send: (b) => sent.push(decodeFrame(b)) });
+    expect(() => conn.tcpConnect(80)).toThrow(expect.objectContaining({ code: 'SMOLVM_ERR_HANDSHAKE_PENDING' }));
+    const hello = conn.handshake();
+    conn.receive(ack(ALL_CAPABILITIES));
+    await hello;
+    conn.tcpConnect(8080, {}, 4096);
+    expect(sent.at(-1)).toEqual({ type: 'TCP_CONNECT', stream: 1, window: 4096, port: 8080 });
+    expect(() => conn.tcpConnect(0)).toThrow(RangeError);
+  });
+
+  it('refuses an agent without the TCP capability, sending nothing', async () => {
+    const sent: Frame[] = [];
+    const conn = new AgentConnection({ send: (b) => sent.push(decodeFrame(b)) });
+    const hello = conn.handshake();
+    conn.receive(ack(ALL_CAPABILITIES & ~Capability.TCP));
+    await hello;
+    expect(() => conn.tcpConnect(80)).toThrow(expect.objectContaining({ code: 'SMOLVM_ERR_AGENT_TOO_OLD', message: expect.stringMatching(/test-agent 1.*does not support TCP/) }));
+    expect(sent.map((f) => f.type)).toEqual(['HELLO']);
+  });
+
+  it('reports the end of the service\'s output and the connection\'s errno', async () => {
+    const conn = new AgentConnection({ send: () => {} });
+    const hello = conn.handshake();
+    conn.receive(ack(ALL_CAPABILITIES));
+    await hello;
+    const ends: number[] = [];
+    const s = conn.tcpConnect(80, { onEnd: (fd) => ends.push(fd) });
+    conn.receive(encodeFrame({ type: 'STDOUT', stream: s.id, fin: true, data: Buffer.alloc(0) }));
+    conn.receive(encodeFrame({ type: 'FS_DONE', stream: s.id, errno: 104, message: buf('127.0.0.1:80: Connection reset by peer') }));
+    expect(ends).toEqual([1]);
+    await expect(s.exited).rejects.toMatchObject({ code: 'SMOLVM_ERR_GUEST_FS', errno: 104 });
   });
 });

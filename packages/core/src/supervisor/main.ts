@@ -281,8 +281,9 @@ class Supervisor {
       }
       const r = this.running;
       if (r) {
-        r.relay.closeAll('the machine is stopping');
+        // Published ports first: their connections end as part of the stop, not as errors after it.
         await this.forwarder?.close();
+        r.relay.closeAll('the machine is stopping');
         // SHUTDOWN goes straight to the agent (the relay refuses it from clients).
         await r.launched.vm.shutdown(timeoutMs);
         await r.launched.cleanup();
