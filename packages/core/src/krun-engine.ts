@@ -1,6 +1,6 @@
 // The libkrun engine. krun_start_enter never returns and ends its process, so every VM runs in its own
 // child process, @smolvm/krun's runner, configured with a JSON spec on fd 3. The kernel is libkrunfw's by
-// default (libkrun's init starts our agent as PID 1 from a small shared root directory) or our own
+// default (libkrun's init starts our agent as PID 1 from a small root directory of its own) or our own
 // kernel and initramfs (SMOLVM_KERNEL, SMOLVM_KRUN_KERNEL=smolvm, or no libkrunfw); either way the agent
 // mounts the image as under QEMU and reaches the host over vsock (CID 2, port KRUN_AGENT_VSOCK_PORT),
 // which libkrun bridges to a unix socket this engine listens on. The runner's exit status is mapped
@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import {
@@ -26,7 +27,7 @@ import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError, isSmolvmError } from './errors.js';
 import { probeKrun, SMOLVM_KRUN_KERNEL_ENV, type KrunHostOptions, type KrunKernelChoice, type KrunKernelMode, type KrunProbe } from './krun-host.js';
-import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, krunRootCacheDir, prepareKrunRoot } from './krun-root.js';
+import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, prepareKrunRoot } from './krun-root.js';
 import { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelFormat, krunVmSpec, type KrunSmolvmKernelOptions } from './krun-spec.js';
 import type { KrunVmSpec } from '@smolvm/krun';
 import { tailFile } from './qemu-engine.js';
@@ -125,7 +126,7 @@ export function krunExitError(exit: VmExit, stderr: string, consoleTail: string,
       {
         hint:
           (kernel === 'libkrunfw'
-            ? `libkrun's init starts the agent (${KRUN_ROOT_AGENT_PATH} in the shared root directory) on libkrunfw's kernel; 127 means it was not found, 126 that it could not be executed (an agent built for another architecture?).`
+            ? `libkrun's init starts the agent (${KRUN_ROOT_AGENT_PATH} in the VM's root directory) on libkrunfw's kernel; 127 means it was not found, 126 that it could not be executed (an agent built for another architecture?).`
             : "smolvm boots its own kernel and agent under libkrun; libkrun's init only runs when that kernel did not start the initramfs.") +
           (consoleHint ? `\n${consoleHint}` : ' The guest printed nothing; check the kernel with `smolvm doctor`.'),
         exit,
@@ -170,6 +171,11 @@ function listen(server: Server, path: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/** `SMOLVM_CACHE_DIR`, else `$XDG_CACHE_HOME/smolvm`, else `~/.cache/smolvm` (as the kernel and OCI caches). */
+function smolvmCacheDir(env: NodeJS.ProcessEnv): string {
+  return env.SMOLVM_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'smolvm');
 }
 
 /** A promise that never settles unless it rejects; marked handled so an unused one is never reported. */
@@ -233,10 +239,12 @@ export class KrunEngine implements Engine {
     let krunSpec: KrunVmSpec;
     let emptyRoot: string | undefined;
     if (kernel.mode === 'libkrunfw') {
-      // libkrunfw's kernel: libkrun's init runs the agent from a shared directory (built once per agent).
+      // libkrunfw's kernel: libkrun's init runs the agent from a root directory of this VM's own, in its
+      // private run directory, removed when it ends (see krun-root.ts).
       const agent = await agentFromInitramfs(spec.initramfs);
-      const libkrunfwRoot = await prepareKrunRoot(agent, { env: this.env });
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      emptyRoot = await prepareKrunRoot(agent, join(spec.runDir, 'krun-root'));
+      const libkrunfwRoot = emptyRoot;
       krunSpec = krunVmSpec(spec, { socketPath, libkrunfwRoot, port: KRUN_AGENT_VSOCK_PORT });
     } else {
       const kernelFormat = await krunKernelFormat(spec.kernel);
@@ -274,7 +282,7 @@ export class KrunEngine implements Engine {
     let child: ChildProcess;
     try {
       // On macOS a copy of Node signed with the hypervisor entitlement (made once); elsewhere Node itself.
-      const node = hypervisorNode({ cacheDir: dirname(krunRootCacheDir(this.env)), env: this.env, ...this.options.runnerNode });
+      const node = hypervisorNode({ cacheDir: smolvmCacheDir(this.env), env: this.env, ...this.options.runnerNode });
       child = spawn(node, [runner, '--spec-fd', '3'], {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
         // The runner loads the very library probed here, and libkrun's dlopen finds the libkrunfw found here.
@@ -302,13 +310,13 @@ export class KrunEngine implements Engine {
       child.kill('SIGKILL');
     };
     process.once('exit', killOnExit);
-    void exited
-      .then(async () => {
-        process.removeListener('exit', killOnExit);
-        await closeServer();
-        if (emptyRoot) await rm(emptyRoot, { recursive: true, force: true });
-      })
-      .catch(() => {});
+    // The VM's exit as callers see it: after its socket and root directory are gone.
+    const cleanedUp = exited.then(async (x) => {
+      process.removeListener('exit', killOnExit);
+      await closeServer().catch(() => {});
+      if (emptyRoot) await rm(emptyRoot, { recursive: true, force: true }).catch(() => {});
+      return x;
+    });
 
     const earlyExit = async (x: VmExit): Promise<KrunEngineError> => krunExitError(x, stderr, await tailFile(spec.consoleLog), kernel.mode);
     const died = rejection((reject) => void exited.then(async (x) => reject(await earlyExit(x))));
@@ -375,14 +383,13 @@ export class KrunEngine implements Engine {
       }
       socket?.destroy();
       child.kill('SIGKILL');
-      await exited;
-      await closeServer();
+      await cleanedUp;
       throw err;
     } finally {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
 
-    return runningVm({ connection, hello, child, socket, exited });
+    return runningVm({ connection, hello, child, socket, exited: cleanedUp });
   }
 }

@@ -31,7 +31,7 @@ export const SMOLVM_KRUN_KERNEL_ENV = 'SMOLVM_KRUN_KERNEL';
 
 /**
  * Which kernel the libkrun engine boots. `libkrunfw`: the kernel bundled in libkrunfw (no
- * krun_set_kernel), with libkrun's init starting our agent from a shared root directory. `smolvm`: our
+ * krun_set_kernel), with libkrun's init starting our agent from a root directory of the VM's own. `smolvm`: our
  * own kernel and initramfs (krun_set_kernel), the agent as the initramfs's /init.
  */
 export type KrunKernelMode = 'libkrunfw' | 'smolvm';

@@ -10,12 +10,11 @@
 //   /tmp /run        the agent mounts tmpfs here
 //   /smolvm          the agent mounts a tmpfs here and builds the workload root inside it
 //
-// The guest never writes to it (the agent refuses to create anything on the share), so one directory per
-// agent build serves every VM: it is made once under the cache directory, keyed by the agent's hash,
-// atomically (built under a temporary name, then renamed), and checked before each use.
-import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+// The share is writable (krun_set_root has no read-only form), and a workload, root in its guest, can
+// reach it (/proc/1/root) even though the agent itself never writes there. So every VM gets a directory of
+// its own, made fresh in its private run directory at each boot and removed when the VM ends: what one
+// guest writes there cannot reach another VM, a later boot, or the agent the next boot runs.
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SmolvmError } from './errors.js';
 
@@ -24,15 +23,6 @@ export const KRUN_ROOT_AGENT_PATH = '/.smolvm/agent';
 
 /** The directories of the root, all 0755 and empty. */
 export const KRUN_ROOT_DIRS = ['.smolvm', 'dev', 'proc', 'sys', 'tmp', 'run', 'smolvm'] as const;
-
-/** Bumped when the layout above changes, so an old cached directory is not reused. */
-const LAYOUT_VERSION = 1;
-
-/** `${SMOLVM_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/smolvm}/krun-root`, as the kernel and OCI caches. */
-export function krunRootCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.SMOLVM_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'smolvm');
-  return join(base, 'krun-root');
-}
 
 const GUEST_NOT_BUILT = 'SMOLVM_ERR_GUEST_NOT_BUILT';
 const pad4 = (n: number): number => (4 - (n % 4)) % 4;
@@ -71,98 +61,26 @@ export async function agentFromInitramfs(initramfs: string): Promise<Buffer> {
   });
 }
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-/** Whether `dir` is a complete root for this agent: real directories, and the agent's exact bytes. */
-async function isComplete(dir: string, agentHash: string): Promise<boolean> {
-  try {
-    if (!(await lstat(dir)).isDirectory()) return false;
-    for (const d of KRUN_ROOT_DIRS) {
-      if (!(await lstat(join(dir, d))).isDirectory()) return false;
-    }
-    const agent = join(dir, KRUN_ROOT_AGENT_PATH);
-    const st = await lstat(agent);
-    if (!st.isFile() || (st.mode & 0o111) === 0) return false;
-    return sha256(await readFile(agent)) === agentHash;
-  } catch {
-    return false;
-  }
-}
-
-async function build(tmp: string, agent: Buffer): Promise<void> {
-  await mkdir(tmp, { mode: 0o755 });
-  for (const d of KRUN_ROOT_DIRS) await mkdir(join(tmp, d), { mode: 0o755 });
-  const agentPath = join(tmp, KRUN_ROOT_AGENT_PATH);
-  await writeFile(agentPath, agent, { mode: 0o755 });
-  const fh = await open(agentPath, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  // Exact modes, whatever the umask.
-  for (const d of ['', ...KRUN_ROOT_DIRS]) await chmod(join(tmp, d), 0o755);
-  await chmod(agentPath, 0o755);
-}
-
 /**
- * The root directory for `agent` (its bytes), made if needed and checked: `<cacheDir>/v1-<hash>`. Safe for
- * concurrent callers in any number of processes: each builds under its own temporary name and renames it
- * into place; a loser of the race discards its copy and uses the winner's. A directory that is incomplete
- * or whose agent differs (damaged, or changed behind our back) is moved aside and rebuilt.
+ * Makes the root directory for one VM at `dir` (inside its private run directory): whatever is there is
+ * removed first, then the mount-point directories and the agent are written (0755 each, whatever the
+ * umask). The caller removes `dir` when the VM has ended.
  */
-export async function prepareKrunRoot(agent: Buffer, options: { cacheDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
-  const cacheDir = options.cacheDir ?? krunRootCacheDir(options.env);
-  const hash = sha256(agent);
-  const dir = join(cacheDir, `v${LAYOUT_VERSION}-${hash.slice(0, 24)}`);
+export async function prepareKrunRoot(agent: Buffer, dir: string): Promise<string> {
   try {
-    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    await rm(dir, { recursive: true, force: true }); // left by a VM that crashed, or planted by one
+    await mkdir(dir, { mode: 0o755 });
+    for (const d of KRUN_ROOT_DIRS) await mkdir(join(dir, d), { mode: 0o755 });
+    const agentPath = join(dir, KRUN_ROOT_AGENT_PATH);
+    await writeFile(agentPath, agent, { mode: 0o755, flag: 'wx' });
+    for (const d of ['', ...KRUN_ROOT_DIRS]) await chmod(join(dir, d), 0o755);
+    await chmod(agentPath, 0o755);
+    return dir;
   } catch (e) {
-    throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot create ${cacheDir} for the libkrun root directory: ${(e as Error).message}`, {
-      hint: 'Set SMOLVM_CACHE_DIR to a writable directory.',
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot make the libkrun root directory ${dir}: ${(e as Error).message}`, {
+      hint: 'The VM\'s run directory must be writable (TMPDIR, or XDG_RUNTIME_DIR for persistent machines).',
       cause: e,
     });
   }
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (await isComplete(dir, hash)) return dir;
-    const suffix = `${process.pid}-${randomBytes(6).toString('hex')}`;
-    // Something is there but not right: move it aside (one rename, so a concurrent reader sees either
-    // the old directory or none), then delete it.
-    try {
-      await lstat(dir);
-      const stale = join(cacheDir, `.stale-${suffix}`);
-      try {
-        await rename(dir, stale);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // another process moved it first
-      }
-      await rm(stale, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot replace the damaged libkrun root directory ${dir}: ${(e as Error).message}`, {
-          hint: `Remove ${dir} and try again.`,
-          cause: e,
-        });
-      }
-    }
-    const tmp = join(cacheDir, `.tmp-${suffix}`);
-    try {
-      await build(tmp, agent);
-      await rename(tmp, dir);
-      return dir;
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      const code = (e as NodeJS.ErrnoException).code;
-      // rename(2) onto a non-empty directory: another process finished first; check its copy. (Onto
-      // something that is not a directory: it is moved aside on the next round.)
-      if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') continue;
-      throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot build the libkrun root directory in ${cacheDir}: ${(e as Error).message}`, {
-        hint: 'Set SMOLVM_CACHE_DIR to a writable directory.',
-        cause: e,
-      });
-    }
-  }
-  throw new SmolvmError(ErrorCode.BOOT_FAILED, `the libkrun root directory ${dir} kept changing while it was prepared`, {
-    hint: `Something else is modifying ${cacheDir}; remove ${dir} and try again.`,
-  });
 }

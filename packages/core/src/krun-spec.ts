@@ -1,5 +1,5 @@
 // How an engine VmSpec maps onto libkrun (a KrunVmSpec for @smolvm/krun's runner): the agent as PID 1 on
-// either kernel (libkrunfw's, started by libkrun's init from a shared root directory, or our own kernel
+// either kernel (libkrunfw's, started by libkrun's init from a root directory of the VM's own, or our own kernel
 // and initramfs), the image as a read-only virtio-blk disk, the agent channel on a vsock port that
 // libkrun bridges to a unix socket the engine listens on, the console to a file, and no network (TSI off).
 import { open } from 'node:fs/promises';

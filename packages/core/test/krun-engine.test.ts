@@ -10,7 +10,7 @@
 // That libkrun accepts these calls and boots this guest is only shown by krun-e2e.test.ts, on a host
 // with libkrun and a usable hypervisor.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -273,15 +273,15 @@ describe("KrunEngine on libkrunfw's kernel, with the stand-in libkrun and libkru
     return { spec, e, log, cache };
   }
 
-  it('boots without krun_set_kernel: the agent from a shared root directory, options as its arguments, PID 1', async () => {
+  it("boots without krun_set_kernel: the agent from the VM's own root directory, options as its arguments, PID 1", async () => {
     const dataDisk = '/m/data.ext4';
-    const { spec, e, log, cache } = await krunfwCase({}, { dataDisk, volumes: [{ hostPath: '/host/data', guestPath: '/data', readOnly: true }] });
+    const { spec, e, log } = await krunfwCase({}, { dataDisk, volumes: [{ hostPath: '/host/data', guestPath: '/data', readOnly: true }] });
     expect(e.kernel()).toMatchObject({ mode: 'libkrunfw', reason: `default, libkrunfw found: ${fx.krunfw}, version 5` });
     await bootError(e, spec);
 
     const calls = readCalls(log).map(({ fn, args }) => ({ fn, args }));
     const rootDir = calls.find((c) => c.fn === 'krun_set_root')?.args[1] as string;
-    expect(rootDir.startsWith(join(cache, 'krun-root', 'v1-'))).toBe(true);
+    expect(rootDir).toBe(join(spec.runDir, 'krun-root'));
     expect(calls).toEqual([
       { fn: 'krun_set_log_level', args: [1] },
       { fn: 'krun_create_ctx', args: [] },
@@ -307,19 +307,21 @@ describe("KrunEngine on libkrunfw's kernel, with the stand-in libkrun and libkru
       { fn: 'krun_set_console_output', args: [0, spec.consoleLog] },
       { fn: 'krun_start_enter', args: [0, []] },
     ]);
-    // The directory holds the agent from the initramfs, where krun_set_exec says, and the mount points.
-    expect(await readFile(join(rootDir, KRUN_ROOT_AGENT_PATH))).toEqual(AGENT);
-    for (const d of KRUN_ROOT_DIRS) expect(existsSync(join(rootDir, d)), d).toBe(true);
+    // The VM's root directory (its contents are checked by the lifecycle test below, where the agent runs
+    // from it) is gone with the VM, like its socket.
+    expect(existsSync(rootDir)).toBe(false);
     expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
   });
 
-  it('reuses the prepared directory from one boot to the next', async () => {
-    const { spec, e, log, cache } = await krunfwCase();
+  it('makes the root directory afresh for every boot: nothing a guest left there is reused', async () => {
+    const { spec, e, log } = await krunfwCase();
+    // What a crashed VM could have left behind, planted by its guest.
+    await mkdir(join(spec.runDir, 'krun-root', '.smolvm'), { recursive: true });
+    await writeFile(join(spec.runDir, 'krun-root', '.smolvm', 'agent'), 'planted');
+    await writeFile(join(spec.runDir, 'krun-root', '.krun_config.json'), '{}');
     await bootError(e, spec);
-    const first = readCalls(log).find((c) => c.fn === 'krun_set_root')?.args[1];
-    const log2 = logFile();
-    await bootError(engine({ SMOLVM_LIBKRUN: fx.full, FAKE_KRUN_LOG: log2, SMOLVM_CACHE_DIR: cache }, { krunfwCandidates: [fx.krunfw] }), spec);
-    expect(readCalls(log2).find((c) => c.fn === 'krun_set_root')?.args[1]).toBe(first);
+    expect(readCalls(log).find((c) => c.fn === 'krun_set_root')?.args[1]).toBe(join(spec.runDir, 'krun-root'));
+    expect(existsSync(join(spec.runDir, 'krun-root'))).toBe(false);
   });
 
   it.each([
@@ -414,7 +416,7 @@ describe('KrunEngine lifecycle with a stand-in runner playing the guest with the
     expect(vm.pid).toBe(await pid());
   });
 
-  it("on libkrunfw's kernel: the agent runs from the prepared root directory, handshakes and shuts down", async () => {
+  it("on libkrunfw's kernel: the agent runs from the VM's own root directory, handshakes, shuts down, and the directory goes", async () => {
     const spec = await makeSpec();
     // The initramfs holds the host agent, so the program the spec names in the root directory is runnable.
     await writeFakeInitramfs(spec.initramfs, await readFile(agent));
@@ -427,9 +429,13 @@ describe('KrunEngine lifecycle with a stand-in runner playing the guest with the
     const vm = await e.boot(spec);
     expect(vm.hello.agent).toMatch(/smolvm-agent/);
     await vm.connection.ping();
+    const root = join(spec.runDir, 'krun-root');
+    expect((await readdir(root)).sort()).toEqual([...KRUN_ROOT_DIRS].sort());
+    expect(await readFile(join(root, KRUN_ROOT_AGENT_PATH))).toEqual(await readFile(agent));
     expect(await vm.shutdown(5_000)).toEqual({ code: 0, signal: null });
     expect(alive(Number(await readFile(pidFile, 'utf8')))).toBe(false);
     expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
+    expect(existsSync(root)).toBe(false);
   });
 
   it('hands the raw channel over: a new protocol owner talks to the same agent', async () => {
