@@ -282,7 +282,7 @@ export class KrunEngine implements Engine {
     let child: ChildProcess;
     try {
       // On macOS a copy of Node signed with the hypervisor entitlement (made once); elsewhere Node itself.
-      const node = hypervisorNode({ cacheDir: smolvmCacheDir(this.env), env: this.env, ...this.options.runnerNode });
+      const node = await hypervisorNode({ cacheDir: smolvmCacheDir(this.env), env: this.env, ...this.options.runnerNode });
       child = spawn(node, [runner, '--spec-fd', '3'], {
         stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
         // The runner loads the very library probed here, and libkrun's dlopen finds the libkrunfw found here.

@@ -4,9 +4,10 @@
 // copy of this Node binary, ad-hoc signed with the entitlement (`codesign --sign -`: no developer identity
 // is needed for an entitlement the hypervisor checks locally), made once per Node binary and kept in the
 // cache directory. Elsewhere the runner uses Node as it is.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KrunError } from './errors.js';
 
@@ -26,15 +27,13 @@ export interface HypervisorNodeOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const ENTITLEMENTS_PLIST = `<?xml version="1.0" encoding="UTF-8"?>
+const PLIST_HEAD = `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
-<dict>
-  <key>${HYPERVISOR_ENTITLEMENT}</key>
-  <true/>
-</dict>
-</plist>
 `;
+const HYPERVISOR_KEY = `  <key>${HYPERVISOR_ENTITLEMENT}</key>\n  <true/>\n`;
+/** Temporary copies older than this are left by a process that died mid-way, and are removed. */
+const STALE_TMP_MS = 10 * 60_000;
 
 function codesignError(what: string, stderr: string, cause?: unknown): KrunError {
   return new KrunError('SMOLVM_ERR_KRUN_RUNNER_UNSIGNED', `cannot prepare a Node binary with the ${HYPERVISOR_ENTITLEMENT} entitlement for the libkrun runner: ${what}${stderr ? `: ${stderr.trim().slice(-500)}` : ''}`, {
@@ -43,50 +42,106 @@ function codesignError(what: string, stderr: string, cause?: unknown): KrunError
   });
 }
 
-/** Whether `path` is signed with the hypervisor entitlement, as `codesign -d --entitlements` reports it. */
-export function hasHypervisorEntitlement(path: string, codesign = '/usr/bin/codesign'): boolean {
-  const r = spawnSync(codesign, ['-d', '--entitlements', '-', '--xml', path], { encoding: 'utf8', timeout: 30_000 });
-  return r.status === 0 && `${r.stdout}${r.stderr}`.includes(HYPERVISOR_ENTITLEMENT);
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string; error?: Error }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      const status = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : null) : 0;
+      resolve({ status, stdout, stderr, ...(error && status === null ? { error } : {}) });
+    });
+  });
+}
+
+/** The entitlements `path` is signed with, as `codesign -d --entitlements - --xml` prints them; undefined when it has none. */
+async function entitlementsOf(path: string, codesign: string): Promise<string | undefined> {
+  const r = await run(codesign, ['-d', '--entitlements', '-', '--xml', path], 30_000);
+  return r.status === 0 && r.stdout.includes('<dict') ? r.stdout : undefined;
+}
+
+/** Whether `path` is signed with the hypervisor entitlement. */
+export async function hasHypervisorEntitlement(path: string, codesign = '/usr/bin/codesign'): Promise<boolean> {
+  return (await entitlementsOf(path, codesign))?.includes(`<key>${HYPERVISOR_ENTITLEMENT}</key>`) ?? false;
 }
 
 /**
- * The Node binary the libkrun runner must be started with. Not on macOS: `nodePath` itself. On macOS:
- * `SMOLVM_KRUN_NODE` when set; `nodePath` when it already has the entitlement; else a copy of it, ad-hoc
- * signed with the entitlement, made once (keyed by the binary's path, size and modification time) in a
- * temporary file renamed into place, so concurrent callers never see a half-made one. Throws
- * `SMOLVM_ERR_KRUN_RUNNER_UNSIGNED` when it cannot be made.
+ * The entitlements to sign the copy with: Node's own (JIT and library-loading ones, where its build has
+ * them) plus the hypervisor's. A plist dictionary is edited as text: the key goes before the last `</dict>`.
  */
-export function hypervisorNode(options: HypervisorNodeOptions): string {
+function withHypervisor(existing: string | undefined): string {
+  const at = existing?.lastIndexOf('</dict>') ?? -1;
+  if (existing === undefined || at < 0) return `${PLIST_HEAD}<dict>\n${HYPERVISOR_KEY}</dict>\n</plist>\n`;
+  const body = existing.slice(existing.indexOf('<dict'));
+  const end = body.lastIndexOf('</dict>');
+  return `${PLIST_HEAD}${body.slice(0, end)}${HYPERVISOR_KEY}</dict>\n</plist>\n`;
+}
+
+async function removeStaleTemporaries(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names.filter((n) => n.startsWith('.node-'))) {
+    const p = join(dir, name);
+    const st = await stat(p).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > STALE_TMP_MS) await rm(p, { force: true });
+  }
+}
+
+const made = new Map<string, Promise<string>>();
+
+/**
+ * The Node binary the libkrun runner must be started with. Not on macOS: `nodePath` itself. On macOS:
+ * `SMOLVM_KRUN_NODE` when set; `nodePath` when it already has the entitlement; else a copy of it signed
+ * ad hoc with its own entitlements plus the hypervisor's, made once (keyed by the binary's path, size and
+ * modification time; looked up once per process) in a temporary file that is checked and then renamed
+ * into place, so concurrent callers never see a half-made one. Throws `SMOLVM_ERR_KRUN_RUNNER_UNSIGNED`
+ * when it cannot be made.
+ */
+export function hypervisorNode(options: HypervisorNodeOptions): Promise<string> {
   const platform = options.platform ?? process.platform;
   const nodePath = options.nodePath ?? process.execPath;
-  if (platform !== 'darwin') return nodePath;
+  if (platform !== 'darwin') return Promise.resolve(nodePath);
   const given = (options.env ?? process.env)[SMOLVM_KRUN_NODE_ENV];
-  if (given) return given;
+  if (given) return Promise.resolve(given);
   const codesign = options.codesign ?? '/usr/bin/codesign';
+  const key = `${nodePath}\0${options.cacheDir}\0${codesign}`;
+  let p = made.get(key);
+  if (!p) {
+    p = signedCopy(nodePath, options.cacheDir, codesign);
+    made.set(key, p);
+    p.catch(() => made.delete(key)); // a failure is tried again next time
+  }
+  return p;
+}
+
+async function signedCopy(nodePath: string, cacheDir: string, codesign: string): Promise<string> {
   if (!existsSync(codesign)) throw codesignError(`${codesign} is missing`, '');
-  if (hasHypervisorEntitlement(nodePath, codesign)) return nodePath;
+  const own = await entitlementsOf(nodePath, codesign);
+  if (own?.includes(`<key>${HYPERVISOR_ENTITLEMENT}</key>`)) return nodePath;
 
   const st = statSync(nodePath);
   const key = createHash('sha256').update(`${nodePath}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
-  const dir = join(options.cacheDir, 'krun-node', key);
+  const dir = join(cacheDir, 'krun-node', key);
   const target = join(dir, 'node');
-  if (existsSync(target) && hasHypervisorEntitlement(target, codesign)) return target;
+  if (existsSync(target) && (await hasHypervisorEntitlement(target, codesign))) return target;
 
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await removeStaleTemporaries(dir);
   const tmp = join(dir, `.node-${process.pid}-${randomBytes(4).toString('hex')}`);
   const plist = `${tmp}.entitlements.plist`;
   try {
-    copyFileSync(nodePath, tmp);
-    chmodSync(tmp, 0o755);
-    writeFileSync(plist, ENTITLEMENTS_PLIST, { mode: 0o600 });
-    const r = spawnSync(codesign, ['--sign', '-', '--force', '--entitlements', plist, tmp], { encoding: 'utf8', timeout: 120_000 });
+    await copyFile(nodePath, tmp);
+    await chmod(tmp, 0o755);
+    await writeFile(plist, withHypervisor(own), { mode: 0o600 });
+    const r = await run(codesign, ['--sign', '-', '--force', '--entitlements', plist, tmp], 120_000);
     if (r.error) throw codesignError(`${codesign} did not run`, '', r.error);
-    if (r.status !== 0) throw codesignError(`${codesign} exited with status ${r.status}`, r.stderr ?? '');
-    if (!hasHypervisorEntitlement(tmp, codesign)) throw codesignError('the signed copy does not show the entitlement', '');
-    renameSync(tmp, target);
+    if (r.status !== 0) throw codesignError(`${codesign} exited with status ${r.status}`, r.stderr);
+    if (!(await hasHypervisorEntitlement(tmp, codesign))) throw codesignError('the signed copy does not show the entitlement', '');
+    await rename(tmp, target);
     return target;
   } finally {
-    rmSync(tmp, { force: true });
-    rmSync(plist, { force: true });
+    await rm(tmp, { force: true });
+    await rm(plist, { force: true });
   }
 }
