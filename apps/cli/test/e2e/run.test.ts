@@ -112,8 +112,9 @@ describe('smolvm machine run', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise((r) => probe.close(r));
-    const script = 'mkdir -p /www && echo from-cli > /www/index.html && httpd -p 8000 -h /www && echo serving && sleep 5';
-    const child = spawn(process.execPath, [bin, 'machine', 'run', '-p', `${port}:8000`, '--', 'sh', '-c', script], { env });
+    // The command serves until the test has fetched the page and says so on its stdin.
+    const script = 'mkdir -p /www && echo from-cli > /www/index.html && httpd -p 8000 -h /www && echo serving && read done';
+    const child = spawn(process.execPath, [bin, 'machine', 'run', '-i', '-p', `${port}:8000`, '--', 'sh', '-c', script], { env });
     let out = '';
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -132,6 +133,7 @@ describe('smolvm machine run', () => {
       }).on('error', reject);
     });
     expect(body).toBe('from-cli\n');
+    child.stdin.end('done\n');
     const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   }, T);

@@ -150,6 +150,39 @@ describe('published ports of a persistent machine', () => {
     }
     expect((await httpGet(port)).error).toBe('ECONNREFUSED');
   }, T);
+
+  it('stay bound while the supervisor restarts a crashed VM, and serve again once it is back', async () => {
+    const port = await freePort();
+    const m = await Machine.create('phoenix', {
+      memoryMiB: 256,
+      storageGiB: 1,
+      ports: [`${port}:8000`],
+      restartPolicy: 'always',
+      restartMaxRetries: 3,
+      init: ['mkdir -p /www', 'echo again > /www/index.html', HTTPD(8000).join(' ')],
+      hostEnv: env,
+    });
+    await m.start();
+    try {
+      expect(await waitForHttp(port)).toMatchObject({ status: 200, body: Buffer.from('again\n') });
+      const first = (await m.inspect()).status!.vmmPid!;
+      process.kill(first, 'SIGKILL');
+      // The same supervisor (and listening socket) serves the restarted VM.
+      const end = Date.now() + 60_000;
+      let reply = await httpGet(port);
+      while (reply.status !== 200 && Date.now() < end) {
+        expect(reply.error === undefined || reply.error === 'ECONNRESET').toBe(true); // never refused: still bound
+        await new Promise((r) => setTimeout(r, 200));
+        reply = await httpGet(port);
+      }
+      expect(reply).toMatchObject({ status: 200, body: Buffer.from('again\n') });
+      expect((await m.inspect()).status!.restartCount).toBe(1);
+    } finally {
+      m.disconnect();
+      await m.stop();
+    }
+    expect((await httpGet(port)).error).toBe('ECONNREFUSED');
+  }, T);
 });
 
 const cli = (args: string[]): ReturnType<typeof runCli> => runCli(env, args);
