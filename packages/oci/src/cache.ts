@@ -62,7 +62,7 @@ export class BlobStore {
   }
 
   async ensureLayout(): Promise<void> {
-    for (const d of ['blobs/sha256', 'partial', 'tmp', 'images', 'disks']) await mkdir(join(this.root, d), { recursive: true });
+    for (const d of ['blobs/sha256', 'partial', 'tmp', 'images', 'disks', 'local']) await mkdir(join(this.root, d), { recursive: true });
   }
 
   /** Whether the blob is cached. Refreshes its mtime, which protects it from a concurrent prune. */

@@ -39,4 +39,5 @@ export type {
   OciProgressEvent,
   BlobProgressEvent,
   DiskProgressEvent,
+  ImportProgressEvent,
 } from './store.js';

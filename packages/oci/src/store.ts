@@ -66,7 +66,14 @@ export interface DiskProgressEvent {
   path: string;
 }
 
-export type OciProgressEvent = BlobProgressEvent | BuildProgressEvent | DiskProgressEvent;
+/** A local archive or OCI layout being read and hashed into the store (skipped when unchanged since its import). */
+export interface ImportProgressEvent {
+  type: 'import';
+  state: 'reading' | 'done';
+  path: string;
+}
+
+export type OciProgressEvent = BlobProgressEvent | BuildProgressEvent | DiskProgressEvent | ImportProgressEvent;
 
 export interface PullOptions extends ImageStoreOptions, Omit<RegistryClientOptions, 'env'> {
   /** Platform to pick from an index (`linux/arm64`); default: linux on the host's CPU. */
@@ -255,12 +262,17 @@ export async function pullImage(input: string | ImageSource, opts: PullOptions =
   const platform = opts.platform === undefined ? hostPlatform() : parsePlatform(opts.platform);
   let base: Omit<ImageRecord, 'config' | 'platform' | 'pulledAt'>;
   let configBytes: Buffer;
+  let localKey: string | undefined;
   if (source.type === 'registry') {
     const r = await pullFromRegistry(source.reference, store, opts, platform);
     base = r.record;
     configBytes = r.configBytes;
   } else {
+    localKey = await localSourceKey(source, opts);
+    const label = 'path' in source ? source.path : (source.label ?? 'the image archive stream');
+    opts.onProgress?.({ type: 'import', state: 'reading', path: label });
     const imported = await importLocal(source, store, opts, platform);
+    opts.onProgress?.({ type: 'import', state: 'done', path: label });
     for (const d of imported.documents) await store.put(d.bytes, d.digest);
     const m = imported.manifest;
     configBytes = await store.read(m.config.digest, opts.maxConfigBytes ?? 4 << 20);
@@ -288,6 +300,9 @@ export async function pullImage(input: string | ImageSource, opts: PullOptions =
     pulledAt: new Date().toISOString(),
   };
   await writeJsonAtomic(recordFile(store, record), join(store.root, 'images'), record);
+  // Remember which local file gave this image (see findUsable); the key was taken before reading it, so a
+  // file changed during the import is read again next time.
+  if (localKey) await writeJsonAtomic(localKeyFile(store, localKey), join(store.root, 'local'), { digest: record.digest });
   return record;
 }
 
@@ -389,6 +404,13 @@ export async function pruneImages(inUse: ReadonlySet<string> = new Set(), opts: 
     result.freedBytes += await sizeOf(p);
     await rm(p, { recursive: true, force: true });
   };
+  // Notes of imported local files whose image is gone.
+  const digests = new Set(records.map((r) => r.digest));
+  for (const name of await readdir(join(store.root, 'local')).catch(() => [] as string[])) {
+    const p = join(store.root, 'local', name);
+    const digest = await readFile(p, 'utf8').then((t) => (JSON.parse(t) as { digest?: unknown }).digest, () => undefined);
+    if (typeof digest !== 'string' || !digests.has(digest)) await rm(p, { force: true });
+  }
   for (const alg of await readdir(join(store.root, 'blobs')).catch(() => [] as string[])) {
     for (const hex of await readdir(join(store.root, 'blobs', alg)).catch(() => [] as string[])) {
       const p = join(store.root, 'blobs', alg, hex);
@@ -437,8 +459,42 @@ export async function pruneImages(inUse: ReadonlySet<string> = new Set(), opts: 
   return result;
 }
 
-async function findUsable(source: ImageSource, store: BlobStore, opts: ImageStoreOptions): Promise<ImageRecord | undefined> {
-  if (source.type !== 'registry') return undefined;
+/**
+ * What identifies a local image file as it was imported (an archive file, or an OCI layout's index.json,
+ * which changes whenever the layout gains or loses an image): its path, device and inode, size,
+ * modification and change times, with the platform and name asked for. Undefined for other sources.
+ */
+async function localSourceKey(source: ImageSource, opts: PullOptions): Promise<string | undefined> {
+  let file: string;
+  if (source.type === 'archive' && 'path' in source) file = source.path;
+  else if (source.type === 'oci-layout') file = join(source.path, 'index.json');
+  else return undefined;
+  const st = await stat(file).catch(() => undefined);
+  if (!st?.isFile()) return undefined;
+  const platform = formatPlatform(opts.platform === undefined ? hostPlatform() : parsePlatform(opts.platform));
+  const id = [source.type, file, st.dev, st.ino, st.size, st.mtimeMs, st.ctimeMs, platform, opts.name ?? null];
+  return createHash('sha256').update(JSON.stringify(id)).digest('hex');
+}
+
+const localKeyFile = (store: BlobStore, key: string): string => join(store.root, 'local', `${key}.json`);
+
+async function findUsable(source: ImageSource, store: BlobStore, opts: PullOptions): Promise<ImageRecord | undefined> {
+  if (source.type !== 'registry') {
+    // A local archive or layout that has not changed since it was imported is not read and hashed again.
+    const key = await localSourceKey(source, opts);
+    if (!key) return undefined;
+    let digest: unknown;
+    try {
+      digest = (JSON.parse(await readFile(localKeyFile(store, key), 'utf8')) as { digest?: unknown }).digest;
+    } catch {
+      return undefined;
+    }
+    if (typeof digest !== 'string') return undefined;
+    const hit = (await listImages(opts)).find((r) => r.digest === digest && (opts.name === undefined || r.reference === localName(opts.name)));
+    if (!hit) return undefined;
+    for (const d of [hit.configDigest, ...hit.layers.map((l) => l.digest)]) if (!(await store.has(d))) return undefined;
+    return hit;
+  }
   const ref = parseReference(source.reference);
   const canonical = formatReference(ref);
   const all = await listImages(opts);

@@ -1,7 +1,7 @@
 // Against a real registry (Debian's docker-registry on loopback), with images pushed by skopeo (a real,
 // independent client) from OCI layouts the test writes; the disks are read back with debugfs.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -209,6 +209,39 @@ describe('local sources', () => {
     const fromDir = await ensureImageDisk(`oci:${layoutDir}`, { cacheDir });
     expect(fromDir).toMatchObject({ digest: written.manifestDigest, built: true });
     expectTestImage(fromDir.diskPath);
+  });
+
+  it('does not read an unchanged local archive again, and does when it changed', async () => {
+    const tar = join(work, 'docker-archive-again.tar');
+    await skopeoCopy(`docker://${reg.host}/test/img:1`, `docker-archive:${tar}:test/img:1`);
+    const cacheDir = cache();
+    const first = await ensureImageDisk({ type: 'archive', path: tar }, { cacheDir });
+    // Same size, same content length, unreadable as an archive: were it read again, the import would fail.
+    const st = statSync(tar);
+    const fd = openSync(tar, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0x41), 0, 4096, 0);
+    closeSync(fd);
+    utimesSync(tar, st.atime, st.mtime);
+    // ctime moved with the write, so this is a different file as far as the note goes: it is read again.
+    await expect(ensureImageDisk({ type: 'archive', path: tar }, { cacheDir })).rejects.toThrow();
+    // Restored: the note taken at import time matches again only after a fresh import.
+    rmSync(tar);
+    await skopeoCopy(`docker://${reg.host}/test/img:1`, `docker-archive:${tar}:test/img:1`);
+    const again = await ensureImageDisk({ type: 'archive', path: tar }, { cacheDir });
+    expect(again).toMatchObject({ digest: first.digest, built: false });
+    // Now unchanged: served from the note, without reading the archive again.
+    const events: OciProgressEvent[] = [];
+    expect(await ensureImageDisk({ type: 'archive', path: tar }, { cacheDir, onProgress: (e) => events.push(e) })).toMatchObject({ digest: first.digest, built: false });
+    expect(events).toEqual([]);
+    // Whereas a changed one is read (and says so).
+    utimesSync(tar, new Date(), new Date());
+    const reread: OciProgressEvent[] = [];
+    await ensureImageDisk({ type: 'archive', path: tar }, { cacheDir, onProgress: (e) => reread.push(e) });
+    expect(reread.filter((e) => e.type === 'import').map((e) => (e.type === 'import' ? e.state : ''))).toEqual(['reading', 'done']);
+    // A prune that drops the image drops the note too, and the next use imports again.
+    await pruneImages(new Set(), { cacheDir, all: true, graceMs: 0 });
+    expect(readdirSync(join(cacheDir, 'local'))).toEqual([]);
+    expect((await ensureImageDisk({ type: 'archive', path: tar }, { cacheDir })).digest).toBe(first.digest);
   });
 
   it('builds a disk from an unpacked root filesystem directory', async () => {

@@ -37,6 +37,8 @@ export class ProgressModel {
       this.build = `applying layer ${e.layer + 1}/${e.layers}`;
     } else if (e.type === 'disk') {
       this.build = e.state === 'building' ? 'building the root disk' : 'root disk ready';
+    } else if (e.type === 'import') {
+      this.build = e.state === 'reading' ? `reading ${e.path}` : `read ${e.path}`;
     }
   }
 
