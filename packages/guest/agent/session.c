@@ -691,13 +691,17 @@ static struct stream *fs_stream_new(uint32_t id, int kind, const char *path) {
     return s;
 }
 
+/* A request that opens a stream on an id in use ends that stream with ERROR 3 (and opens nothing). */
+static int stream_id_free(uint32_t id) {
+    struct stream *old = find_stream(id);
+    if (!old) return 1;
+    stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
+    return 0;
+}
+
 static void handle_fs(const struct smol_frame *f) {
     uint32_t id = f->stream;
-    struct stream *old = find_stream(id);
-    if (old) {
-        stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
-        return;
-    }
+    if (!stream_id_free(id)) return;
     char path[FS_PATH_MAX];
     int rc = fs_path_copy(f->u.fs.path.ptr, f->u.fs.path.len, path);
     if (rc < 0) {
@@ -796,11 +800,7 @@ static void tcp_connected(struct stream *s) {
  */
 static void handle_tcp(const struct smol_frame *f) {
     uint32_t id = f->stream;
-    struct stream *old = find_stream(id);
-    if (old) {
-        stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
-        return;
-    }
+    if (!stream_id_free(id)) return;
     char where[32];
     snprintf(where, sizeof where, "127.0.0.1:%u", (unsigned)f->u.tcp.port);
     if (S.nstreams >= MAX_STREAMS) {
@@ -913,11 +913,7 @@ static char **strlist_to_c(const struct smol_strlist *l, const char *what, uint3
 
 static void handle_exec(const struct smol_frame *f) {
     uint32_t id = f->stream;
-    struct stream *old = find_stream(id);
-    if (old) {
-        stream_abort(old, SMOL_ERR_STREAM, "stream %" PRIu32 " is already in use", id);
-        return;
-    }
+    if (!stream_id_free(id)) return;
     if (S.nstreams >= MAX_STREAMS) {
         send_error(id, SMOL_ERR_EXEC_SETUP, "too many concurrent exec streams (the limit is %d)",
                    MAX_STREAMS);
