@@ -51,7 +51,11 @@
  * get SIGPIPE's default action).
  */
 #define DRAIN_IDLE_MS 300
-/* ...and at the latest this long after the exit, once its pipes are empty (a chatty background writer). */
+/*
+ * ...and at the latest this long after the exit (counted only while the host grants credit and the channel
+ * is not backed up), once its pipes are empty (a chatty background writer); after twice this long, even a
+ * background writer that keeps its pipe full is cut off.
+ */
 #define DRAIN_MAX_MS 2000
 /* How long a TCP_CONNECT may take (a guest listener with a full accept queue drops SYNs). */
 #define CONNECT_TIMEOUT_MS 2000
@@ -79,7 +83,8 @@ struct stream {
     uint64_t credit_out, credit_err;
     int reaped, status, exec_errno;
     int64_t idle_since_ms; /* reaped: when its output was last read (or the reap), for DRAIN_IDLE_MS */
-    int64_t reaped_ms;     /* when the process was reaped, for DRAIN_MAX_MS */
+    int64_t reaped_ms;     /* when the process was reaped, moved on by stalls; for DRAIN_MAX_MS */
+    int tcp_err;           /* TCP: the errno a write failed with; reported once the output side ends */
     int64_t connect_deadline_ms; /* TCP_CONNECT still in progress (0 once connected) */
     /* stdin: bytes received from the host, not yet written to the process */
     uint8_t *in_buf;
@@ -334,7 +339,9 @@ static void kill_process(struct stream *s, int sig) {
      * signal still reaches it. Linux never hands out a pid that is still some group's id, so this cannot
      * hit a stranger.
      */
-    if (kill(-s->pid, sig) < 0 && !s->reaped) kill(s->pid, sig);
+    if (kill(-s->pid, sig) == 0) return;
+    if (!s->reaped) kill(s->pid, sig);
+    else if (errno == ESRCH) s->pid = 0; /* the group is gone: its id may be handed out again */
 }
 
 static void stream_close_fds(struct stream *s) {
@@ -404,8 +411,10 @@ static void stdin_write(struct stream *s) {
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return;
         } else if (s->kind == SK_TCP) {
-            /* EPIPE, ECONNRESET: the connection is broken; say so rather than end it cleanly. */
-            fs_finish(s, errno, s->fs->path);
+            /* EPIPE, ECONNRESET: nothing more goes in, but what the service sent before (an error reply,
+               say) is still read and delivered; the stream then ends with this errno, not cleanly. */
+            s->tcp_err = errno;
+            stdin_drop(s);
             return;
         } else {
             /* EPIPE (or EIO on a pty): the process no longer reads its stdin. */
@@ -562,10 +571,13 @@ static int unread(int fd) {
     return n;
 }
 
-/* Ends the output of a drained stream, unless something is still unread (then the loop reads it first). */
-static void drain_close(struct stream *s) {
-    if (unread(s->out_eof ? -1 : s->out_fd) > 0 || unread(s->err_fd) > 0) {
-        s->idle_since_ms = now_ms();
+/*
+ * Ends the output of a drained stream, unless something is still unread (then the loop reads it first),
+ * and unless the hard bound has passed: a background writer that never lets its pipe empty is cut off.
+ */
+static void drain_close(struct stream *s, int64_t now) {
+    if ((unread(s->out_eof ? -1 : s->out_fd) > 0 || unread(s->err_fd) > 0) && now < s->reaped_ms + 2 * DRAIN_MAX_MS) {
+        s->idle_since_ms = now;
         return;
     }
     if (s->out_fd >= 0 && !s->out_eof) {
@@ -584,7 +596,9 @@ static void sweep(void) {
     for (unsigned i = 0; i < S.nstreams;) {
         struct stream *s = S.streams[i];
         int64_t drain = drain_deadline(s);
-        if (drain >= 0 && now >= drain && outq_len() < OUTQ_HWM) drain_close(s);
+        if (drain >= 0 && now >= drain && outq_len() < OUTQ_HWM) drain_close(s, now);
+        /* A channel backed up past OUTQ_HWM reads nothing: that time does not count towards the bound. */
+        if (s->reaped && outq_len() >= OUTQ_HWM && s->reaped_ms < now - DRAIN_IDLE_MS) s->reaped_ms = now - DRAIN_IDLE_MS;
         if (s->connect_deadline_ms && !s->dead && now >= s->connect_deadline_ms) fs_finish(s, ETIMEDOUT, s->fs->path);
         if (s->kind == SK_EXEC && !s->dead && s->reaped && output_done(s)) {
             struct smol_frame f = {.type = SMOL_EXIT, .stream = s->id};
@@ -601,8 +615,9 @@ static void sweep(void) {
             s->dead = 1;
         }
         if (s->kind == SK_TCP && !s->dead && s->out_fd < 0 && s->in_fd < 0) {
-            /* Both directions ended: the guest service's EOF went out, the host's FIN went in. */
-            send_fs_done(s->id, 0, "");
+            /* Both directions ended: the guest service's EOF went out, the host's FIN went in (or writing
+               failed, which is reported now). */
+            send_fs_done(s->id, s->tcp_err, s->tcp_err ? s->fs->path : "");
             s->dead = 1;
         }
         if (s->dead) {
@@ -1068,8 +1083,13 @@ static void handle_frame(const struct smol_frame *f) {
     case SMOL_WINDOW:
         s = find_stream(f->stream);
         if (!s) break;
-        /* Fresh credit restarts a finished process's drain: unread output may wait in its pipes. */
-        if (s->reaped) s->idle_since_ms = now_ms();
+        /* Fresh credit restarts a finished process's drain: unread output may wait in its pipes. After a
+           stall (no credit at all), the bound starts again too: the host's pace is not the guest's fault. */
+        if (s->reaped) {
+            int64_t t = now_ms();
+            s->idle_since_ms = t;
+            if ((f->u.window.fd == 1 && s->credit_out == 0) || (f->u.window.fd == 2 && s->credit_err == 0)) s->reaped_ms = t;
+        }
         if (f->u.window.fd == 1) {
             s->credit_out += f->u.window.increment;
             if (s->credit_out > CREDIT_MAX) s->credit_out = CREDIT_MAX;

@@ -183,15 +183,35 @@ describe('TCP_CONNECT', () => {
     await serverClosed;
   });
 
-  it('reports a connection the guest service broke while the host was still sending', async () => {
-    const port = await serve((s) => s.resetAndDestroy());
+  it('delivers what the service answered before it broke the connection, then reports the broken write', async () => {
+    // The service answers the first bytes with a refusal and closes its side; a moment later it resets.
+    const port = await serve((s) => {
+      s.on('error', () => {});
+      s.once('data', () => {
+        s.end('413 too large\n');
+        setTimeout(() => s.resetAndDestroy(), 100);
+      });
+    });
     const a = await startAgent();
-    a.send(connect(23, port));
-    // Up to the STDIN window, while the service is already gone.
+    a.send(connect(23, port), stdin(23, Buffer.from('first part')));
+    let reply = '';
+    let fin = false;
+    while (!fin) {
+      const f = (await a.next())!;
+      if (f.type === T.STDOUT) {
+        reply += f.payload.toString();
+        fin = (f.flags & FIN) !== 0;
+        if (f.payload.length > 0) a.send(windowFrame(23, 1, f.payload.length));
+      }
+    }
+    expect(reply).toBe('413 too large\n');
+    await new Promise((r) => setTimeout(r, 300)); // the reset has arrived
+    // More input now fails to write: the stream ends with that errno, not as a clean close.
     for (let i = 0; i < 4; i++) a.send(stdin(23, Buffer.alloc(65536, 1)));
     const r = await collect(a, 23);
     expect(r.end.type).toBe(T.FS_DONE);
     expect([E.EPIPE, E.ECONNRESET]).toContain(parseDone(r.end).errno);
+    expect(parseDone(r.end).message).toContain(`127.0.0.1:${port}`);
   });
 
   it('rejects window 0 and port 0 as malformed without opening anything', async () => {
