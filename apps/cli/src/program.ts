@@ -21,7 +21,8 @@ export interface ProgramResult {
   exitCode?: number;
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+// Repeatable options. A `--no-X` given earlier leaves `false` behind: a later `-x` starts the list afresh.
+const collect = (value: string, previous: string[] | boolean | undefined): string[] => [...(Array.isArray(previous) ? previous : []), value];
 
 function positiveInt(name: string) {
   return (v: string): number => {

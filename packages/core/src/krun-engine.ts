@@ -27,7 +27,7 @@ import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError, isSmolvmError } from './errors.js';
 import { probeKrun, SMOLVM_KRUN_KERNEL_ENV, type KrunHostOptions, type KrunKernelChoice, type KrunKernelMode, type KrunProbe } from './krun-host.js';
-import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, prepareKrunRoot } from './krun-root.js';
+import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, prepareKrunRoot, removeKrunRoot } from './krun-root.js';
 import { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelFormat, krunVmSpec, type KrunSmolvmKernelOptions } from './krun-spec.js';
 import type { KrunVmSpec } from '@smolvm/krun';
 import { tailFile } from './qemu-engine.js';
@@ -238,13 +238,14 @@ export class KrunEngine implements Engine {
 
     let krunSpec: KrunVmSpec;
     let emptyRoot: string | undefined;
+    let krunfwRoot: string | undefined;
     if (kernel.mode === 'libkrunfw') {
-      // libkrunfw's kernel: libkrun's init runs the agent from a root directory of this VM's own, in its
-      // private run directory, removed when it ends (see krun-root.ts).
+      // libkrunfw's kernel: libkrun's init runs the agent from a root directory of this VM's own, made
+      // fresh and removed when it ends (see krun-root.ts).
       const agent = await agentFromInitramfs(spec.initramfs);
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      emptyRoot = await prepareKrunRoot(agent, join(spec.runDir, 'krun-root'));
-      const libkrunfwRoot = emptyRoot;
+      krunfwRoot = await prepareKrunRoot(agent, join(smolvmCacheDir(this.env), 'krun-root'));
+      const libkrunfwRoot = krunfwRoot;
       krunSpec = krunVmSpec(spec, { socketPath, libkrunfwRoot, port: KRUN_AGENT_VSOCK_PORT });
     } else {
       const kernelFormat = await krunKernelFormat(spec.kernel);
@@ -268,6 +269,7 @@ export class KrunEngine implements Engine {
       await listen(server, socketPath);
     } catch (e) {
       if (emptyRoot) await rm(emptyRoot, { recursive: true, force: true });
+      if (krunfwRoot) await removeKrunRoot(krunfwRoot).catch(() => {});
       throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot listen on ${socketPath} for the agent channel: ${(e as Error).message}`, { cause: e });
     }
     let serverClosed = false;
@@ -291,6 +293,7 @@ export class KrunEngine implements Engine {
     } catch (e) {
       await closeServer();
       if (emptyRoot) await rm(emptyRoot, { recursive: true, force: true });
+      if (krunfwRoot) await removeKrunRoot(krunfwRoot).catch(() => {});
       if (isSmolvmError(e)) throw e;
       throw new SmolvmError(ErrorCode.BOOT_FAILED, `could not start the libkrun runner: ${(e as Error).message}`, { cause: e });
     }
@@ -315,6 +318,7 @@ export class KrunEngine implements Engine {
       process.removeListener('exit', killOnExit);
       await closeServer().catch(() => {});
       if (emptyRoot) await rm(emptyRoot, { recursive: true, force: true }).catch(() => {});
+      if (krunfwRoot) await removeKrunRoot(krunfwRoot).catch(() => {});
       return x;
     });
 

@@ -12,9 +12,12 @@
 //
 // The share is writable (krun_set_root has no read-only form), and a workload, root in its guest, can
 // reach it (/proc/1/root) even though the agent itself never writes there. So every VM gets a directory of
-// its own, made fresh in its private run directory at each boot and removed when the VM ends: what one
-// guest writes there cannot reach another VM, a later boot, or the agent the next boot runs.
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+// its own, made fresh at each boot and removed when the VM ends: what one guest writes there cannot reach
+// another VM, a later boot, or the agent the next boot runs. It lives on disk, under the cache directory
+// (`krun-root/<pid>-<random>`, pid of the process that owns the VM), not in the run directory, which is
+// often a tmpfs in host memory; directories of processes that are gone are swept at the next boot.
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SmolvmError } from './errors.js';
 
@@ -61,14 +64,43 @@ export async function agentFromInitramfs(initramfs: string): Promise<Buffer> {
   });
 }
 
-/**
- * Makes the root directory for one VM at `dir` (inside its private run directory): whatever is there is
- * removed first, then the mount-point directories and the agent are written (0755 each, whatever the
- * umask). The caller removes `dir` when the VM has ended.
- */
-export async function prepareKrunRoot(agent: Buffer, dir: string): Promise<string> {
+function processAlive(pid: number): boolean {
   try {
-    await rm(dir, { recursive: true, force: true }); // left by a VM that crashed, or planted by one
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes a VM's root directory even where its guest took permissions away (virtio-fs passes a guest's
+ * chmod through): directories are made accessible to us first, walking without following symlinks.
+ */
+export async function removeKrunRoot(dir: string): Promise<void> {
+  const open = async (d: string): Promise<void> => {
+    const st = await lstat(d).catch(() => undefined);
+    if (!st?.isDirectory()) return;
+    await chmod(d, 0o700).catch(() => {});
+    for (const name of await readdir(d).catch(() => [] as string[])) await open(join(d, name));
+  };
+  await open(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Makes a root directory for one VM under `parent` (the cache's `krun-root`), after sweeping the
+ * directories of processes that are gone: the mount-point directories and the agent (0755 each, whatever
+ * the umask). Returns its path; the caller removes it (`removeKrunRoot`) when the VM has ended.
+ */
+export async function prepareKrunRoot(agent: Buffer, parent: string): Promise<string> {
+  const dir = join(parent, `${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await mkdir(parent, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(parent)) {
+      const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await removeKrunRoot(join(parent, name)).catch(() => {});
+    }
     await mkdir(dir, { mode: 0o755 });
     for (const d of KRUN_ROOT_DIRS) await mkdir(join(dir, d), { mode: 0o755 });
     const agentPath = join(dir, KRUN_ROOT_AGENT_PATH);
@@ -78,8 +110,8 @@ export async function prepareKrunRoot(agent: Buffer, dir: string): Promise<strin
     return dir;
   } catch (e) {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
-    throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot make the libkrun root directory ${dir}: ${(e as Error).message}`, {
-      hint: 'The VM\'s run directory must be writable (TMPDIR, or XDG_RUNTIME_DIR for persistent machines).',
+    throw new SmolvmError(ErrorCode.BOOT_FAILED, `cannot make a libkrun root directory in ${parent}: ${(e as Error).message}`, {
+      hint: 'Set SMOLVM_CACHE_DIR to a writable directory.',
       cause: e,
     });
   }

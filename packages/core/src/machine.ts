@@ -332,13 +332,14 @@ export class Machine {
   /** Records a new persistent machine (stopped) with its own writable disk. */
   static async create(name: string, options: CreateOptions = {}): Promise<Machine> {
     const { hostEnv = process.env, platform, insecureRegistry, onProgress, signal, ...config } = options;
+    // Volumes first: a wrong one is reported before a long image pull, not after.
+    if (config.volumes !== undefined) config.volumes = await checkPersistentVolumes(config.volumes, hostEnv);
     if (config.image) {
       checkMachineName(name);
       // Pull and build now (errors surface here, not at start), and record the digest it resolved to.
       const pull = { hostEnv, ...(platform !== undefined ? { platform } : {}), ...(insecureRegistry ? { insecureRegistry } : {}), ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
       config.image = (await resolveImage(config.image, pull)).pinned;
     }
-    if (config.volumes !== undefined) config.volumes = await checkPersistentVolumes(config.volumes, hostEnv);
     const rec = await createPersistent({ name, ...config }, hostEnv);
     return Machine.fromRecord(rec, hostEnv);
   }

@@ -275,13 +275,13 @@ describe("KrunEngine on libkrunfw's kernel, with the stand-in libkrun and libkru
 
   it("boots without krun_set_kernel: the agent from the VM's own root directory, options as its arguments, PID 1", async () => {
     const dataDisk = '/m/data.ext4';
-    const { spec, e, log } = await krunfwCase({}, { dataDisk, volumes: [{ hostPath: '/host/data', guestPath: '/data', readOnly: true }] });
+    const { spec, e, log, cache } = await krunfwCase({}, { dataDisk, volumes: [{ hostPath: '/host/data', guestPath: '/data', readOnly: true }] });
     expect(e.kernel()).toMatchObject({ mode: 'libkrunfw', reason: `default, libkrunfw found: ${fx.krunfw}, version 5` });
     await bootError(e, spec);
 
     const calls = readCalls(log).map(({ fn, args }) => ({ fn, args }));
     const rootDir = calls.find((c) => c.fn === 'krun_set_root')?.args[1] as string;
-    expect(rootDir).toBe(join(spec.runDir, 'krun-root'));
+    expect(rootDir.startsWith(join(cache, 'krun-root', `${process.pid}-`))).toBe(true);
     expect(calls).toEqual([
       { fn: 'krun_set_log_level', args: [1] },
       { fn: 'krun_create_ctx', args: [] },
@@ -313,15 +313,17 @@ describe("KrunEngine on libkrunfw's kernel, with the stand-in libkrun and libkru
     expect(existsSync(join(spec.runDir, 'agent.sock'))).toBe(false);
   });
 
-  it('makes the root directory afresh for every boot: nothing a guest left there is reused', async () => {
-    const { spec, e, log } = await krunfwCase();
-    // What a crashed VM could have left behind, planted by its guest.
-    await mkdir(join(spec.runDir, 'krun-root', '.smolvm'), { recursive: true });
-    await writeFile(join(spec.runDir, 'krun-root', '.smolvm', 'agent'), 'planted');
-    await writeFile(join(spec.runDir, 'krun-root', '.krun_config.json'), '{}');
+  it('makes a new root directory for every boot: nothing a guest left there is reused', async () => {
+    const { spec, e, log, cache } = await krunfwCase();
+    // What a VM whose process died could have left behind, planted by its guest.
+    const dead = join(cache, 'krun-root', '4194305-deadbeef');
+    await mkdir(join(dead, '.smolvm'), { recursive: true });
+    await writeFile(join(dead, '.smolvm', 'agent'), 'planted');
     await bootError(e, spec);
-    expect(readCalls(log).find((c) => c.fn === 'krun_set_root')?.args[1]).toBe(join(spec.runDir, 'krun-root'));
-    expect(existsSync(join(spec.runDir, 'krun-root'))).toBe(false);
+    const used = readCalls(log).find((c) => c.fn === 'krun_set_root')?.args[1] as string;
+    expect(used).not.toBe(dead);
+    expect(existsSync(used)).toBe(false);
+    expect(existsSync(dead)).toBe(false); // swept: its process is gone
   });
 
   it.each([
@@ -429,7 +431,9 @@ describe('KrunEngine lifecycle with a stand-in runner playing the guest with the
     const vm = await e.boot(spec);
     expect(vm.hello.agent).toMatch(/smolvm-agent/);
     await vm.connection.ping();
-    const root = join(spec.runDir, 'krun-root');
+    const roots = await readdir(join(spec.runDir, 'cache', 'krun-root'));
+    expect(roots).toHaveLength(1);
+    const root = join(spec.runDir, 'cache', 'krun-root', roots[0]!);
     expect((await readdir(root)).sort()).toEqual([...KRUN_ROOT_DIRS].sort());
     expect(await readFile(join(root, KRUN_ROOT_AGENT_PATH))).toEqual(await readFile(agent));
     expect(await vm.shutdown(5_000)).toEqual({ code: 0, signal: null });

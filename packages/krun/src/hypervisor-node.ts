@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KrunError } from './errors.js';
 
@@ -82,9 +82,21 @@ async function removeStaleTemporaries(dir: string): Promise<void> {
     return;
   }
   for (const name of names.filter((n) => n.startsWith('.node-'))) {
+    // `.node-<pid>-<random>[.entitlements.plist]`: only a dead process's copy, and an old one, is stale.
+    const pid = Number(/^\.node-(\d+)-/.exec(name)?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
     const p = join(dir, name);
     const st = await stat(p).catch(() => undefined);
     if (st && Date.now() - st.mtimeMs > STALE_TMP_MS) await rm(p, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -106,12 +118,13 @@ export function hypervisorNode(options: HypervisorNodeOptions): Promise<string> 
   if (given) return Promise.resolve(given);
   const codesign = options.codesign ?? '/usr/bin/codesign';
   const key = `${nodePath}\0${options.cacheDir}\0${codesign}`;
-  let p = made.get(key);
-  if (!p) {
-    p = signedCopy(nodePath, options.cacheDir, codesign);
-    made.set(key, p);
-    p.catch(() => made.delete(key)); // a failure is tried again next time
-  }
+  const earlier = made.get(key);
+  // A copy made earlier in this process that has since been removed (a cleared cache) is made again.
+  const p = earlier
+    ? earlier.then((path) => (existsSync(path) ? path : signedCopy(nodePath, options.cacheDir, codesign)))
+    : signedCopy(nodePath, options.cacheDir, codesign);
+  made.set(key, p);
+  p.catch(() => made.delete(key)); // a failure is tried again next time
   return p;
 }
 
@@ -132,6 +145,9 @@ async function signedCopy(nodePath: string, cacheDir: string, codesign: string):
   const plist = `${tmp}.entitlements.plist`;
   try {
     await copyFile(nodePath, tmp);
+    // copyFile keeps the source's times on macOS; a fresh mtime keeps the copy from looking stale.
+    const now = new Date();
+    await utimes(tmp, now, now);
     await chmod(tmp, 0o755);
     await writeFile(plist, withHypervisor(own), { mode: 0o600 });
     const r = await run(codesign, ['--sign', '-', '--force', '--entitlements', plist, tmp], 120_000);

@@ -91,13 +91,21 @@ describe('hypervisorNode', () => {
     delete process.env.FAKE_CODESIGN_FAIL;
     const signed = await hypervisorNode({ platform: 'darwin', nodePath: t.node, cacheDir: t.cacheDir, codesign: fakeCodesign, env: {} });
     expect(readFileSync(signed, 'utf8')).toContain(HYPERVISOR_ENTITLEMENT);
+    // Removed behind this process's back (a cleared cache): made again rather than handed out missing.
+    rmSync(signed);
+    expect(await hypervisorNode({ platform: 'darwin', nodePath: t.node, cacheDir: t.cacheDir, codesign: fakeCodesign, env: {} })).toBe(signed);
+    expect(existsSync(signed)).toBe(true);
   });
 
   it('removes temporary copies a killed process left, and refuses a signature without the entitlement or a missing codesign', async () => {
     const t = setup();
     const first = await hypervisorNode({ platform: 'darwin', nodePath: t.node, cacheDir: t.cacheDir, codesign: fakeCodesign, env: {} });
     const dir = join(first, '..');
-    const stale = join(dir, '.node-1-deadbeef');
+    // A pid above any pid_max: that process is certainly gone.
+    const stale = join(dir, '.node-4194305-deadbeef');
+    const live = join(dir, `.node-${process.pid}-cafebabe`);
+    writeFileSync(live, 'a copy being made right now');
+    utimesSync(live, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
     writeFileSync(stale, 'half a copy');
     utimesSync(stale, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
     rmSync(first);
@@ -113,7 +121,9 @@ describe('hypervisorNode', () => {
     const mod = fileURLToPath(new URL('../dist/hypervisor-node.js', import.meta.url));
     const script = `import { hypervisorNode } from ${JSON.stringify(mod)}; process.stdout.write(await hypervisorNode({ platform: 'darwin', nodePath: ${JSON.stringify(t.node)}, cacheDir: ${JSON.stringify(t.cacheDir)}, codesign: ${JSON.stringify(fakeCodesign)}, env: {} }));`;
     expect((await run(process.execPath, ['--input-type=module', '-e', script])).stdout).toBe(first);
-    expect(readdirSync(dir)).toEqual(['node']);
+    // The dead process's copy is gone; a live process's copy, however old its times, is left alone.
+    expect(readdirSync(dir).sort()).toEqual([`.node-${process.pid}-cafebabe`, 'node']);
+    rmSync(live);
   });
 
   it('gives concurrent processes one working signed binary', async () => {

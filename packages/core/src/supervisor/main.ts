@@ -41,6 +41,8 @@ interface Running {
   launched: LaunchedVm;
   relay: AgentRelay;
   conn: AgentConnection;
+  /** Settles when `conn` has finished its handshake (it rejects when the VM failed to come up). */
+  ready: Promise<unknown>;
 }
 
 class Supervisor {
@@ -75,7 +77,13 @@ class Supervisor {
     // across restarts; a connection while no VM runs is reset.
     if (this.rec.ports.length > 0) {
       this.forwarder = await PortForwarder.open(this.rec.ports, {
-        connection: () => this.running?.conn,
+        // The current VM's connection once it is up (a connection while none is up is reset).
+        connection: async () => {
+          const r = this.running;
+          if (!r) return undefined;
+          await r.ready;
+          return r === this.running ? r.conn : undefined;
+        },
         onConnectionError: (_m, message) => log(`port: ${message}`),
       });
       log(`published ${this.forwarder.ports.map(formatPort).join(', ')}`);
@@ -112,7 +120,9 @@ class Supervisor {
     const link: { client?: ReturnType<AgentRelay['attach']> } = {};
     const conn = new AgentConnection({ send: (b) => link.client!.receive(b) });
     link.client = relay.attach((b) => conn.receive(b), () => conn.close());
-    const running: Running = { launched, relay, conn };
+    const handshake = conn.handshake();
+    handshake.catch(() => {});
+    const running: Running = { launched, relay, conn, ready: handshake };
     this.running = running;
     // Only the current VM's exit counts: a VM we replaced or gave up on must not trigger another restart.
     void vm.exited.then((x) => {
@@ -124,7 +134,7 @@ class Supervisor {
     this.execEnv = mergeEnv(BASE_ENV, imageConfig?.env ?? [], this.rec.env);
     this.execCwd = this.rec.workdir ?? imageConfig?.workingDir ?? undefined;
     try {
-      await conn.handshake();
+      await handshake;
       await this.runInit(conn);
     } catch (e) {
       this.running = undefined;
@@ -296,7 +306,11 @@ class Supervisor {
   private finish(state: 'stopped' | 'failed', reason: string): void {
     for (const s of this.servers) s.close();
     void this.forwarder?.close();
-    rmSync(this.runDir, { recursive: true, force: true });
+    try {
+      rmSync(this.runDir, { recursive: true, force: true });
+    } catch (e) {
+      log(`cannot remove ${this.runDir}: ${(e as Error).message}`);
+    }
     try {
       this.store.setState(this.rec.name, state, { supervisorPid: null, lastExitReason: reason, restartCount: this.restartCount });
     } catch (e) {

@@ -16,7 +16,8 @@ beforeAll(() => {
   tmp = isolateTmp();
   home = mkdtempSync(join(tmp.dir, 'home-'));
   host = mkdtempSync(join(tmp.dir, 'host-'));
-  env = { ...process.env, SMOLVM_HOME: home, SMOLVM_QUIET: '1' };
+  // The volume limit checked here is QEMU's: make sure QEMU is the engine, whatever the host has.
+  env = { ...process.env, SMOLVM_HOME: home, SMOLVM_QUIET: '1', SMOLVM_ENGINE: 'qemu' };
 });
 
 afterAll(
