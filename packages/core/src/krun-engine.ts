@@ -9,7 +9,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import {
@@ -27,6 +26,7 @@ import { runningVm, waitExit } from './running-vm.js';
 import type { BootOptions, Engine, RunningVm, VmExit, VmSpec } from './engine.js';
 import { ErrorCode, SmolvmError, isSmolvmError } from './errors.js';
 import { probeKrun, SMOLVM_KRUN_KERNEL_ENV, type KrunHostOptions, type KrunKernelChoice, type KrunKernelMode, type KrunProbe } from './krun-host.js';
+import { smolvmCacheDir } from './state/paths.js';
 import { agentFromInitramfs, KRUN_ROOT_AGENT_PATH, prepareKrunRoot, removeKrunRoot } from './krun-root.js';
 import { KRUN_AGENT_VSOCK_PORT, KRUN_ENGINE_ERROR_CODES, krunKernelFormat, krunVmSpec, type KrunSmolvmKernelOptions } from './krun-spec.js';
 import type { KrunVmSpec } from '@smolvm/krun';
@@ -171,11 +171,6 @@ function listen(server: Server, path: string): Promise<void> {
       resolve();
     });
   });
-}
-
-/** `SMOLVM_CACHE_DIR`, else `$XDG_CACHE_HOME/smolvm`, else `~/.cache/smolvm` (as the kernel and OCI caches). */
-function smolvmCacheDir(env: NodeJS.ProcessEnv): string {
-  return env.SMOLVM_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'smolvm');
 }
 
 /** A promise that never settles unless it rejects; marked handled so an unused one is never reported. */

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, SmolvmError } from './errors.js';
+import { isProcessAlive } from './state/process-identity.js';
 
 /** Where libkrun's init finds the agent (the path given to krun_set_exec). */
 export const KRUN_ROOT_AGENT_PATH = '/.smolvm/agent';
@@ -64,15 +65,6 @@ export async function agentFromInitramfs(initramfs: string): Promise<Buffer> {
   });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes a VM's root directory even where its guest took permissions away (virtio-fs passes a guest's
  * chmod through): directories are made accessible to us first, walking without following symlinks.
@@ -99,7 +91,7 @@ export async function prepareKrunRoot(agent: Buffer, parent: string): Promise<st
     await mkdir(parent, { recursive: true, mode: 0o700 });
     for (const name of await readdir(parent)) {
       const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) await removeKrunRoot(join(parent, name)).catch(() => {});
+      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) await removeKrunRoot(join(parent, name)).catch(() => {});
     }
     await mkdir(dir, { mode: 0o755 });
     for (const d of KRUN_ROOT_DIRS) await mkdir(join(dir, d), { mode: 0o755 });

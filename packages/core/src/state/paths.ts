@@ -16,6 +16,14 @@ export function smolvmHome(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.HOME || homedir(), '.local', 'share', 'smolvm');
 }
 
+/**
+ * The cache directory: `$SMOLVM_CACHE_DIR`, else `$XDG_CACHE_HOME/smolvm`, else `~/.cache/smolvm`, as the
+ * kernel build and the image cache (`@smolvm/oci`'s `defaultCacheDir`, below it in `oci/`) use it.
+ */
+export function smolvmCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SMOLVM_CACHE_DIR || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'smolvm');
+}
+
 export const MACHINE_NAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 export const MACHINE_NAME_RULE =
   "a name is 1 to 63 characters: lowercase letters, digits, '_', '.' and '-', starting with a letter or digit";
