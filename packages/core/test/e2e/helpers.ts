@@ -1,14 +1,16 @@
 // Shared by the end-to-end tests: leak checks (from the shared test utilities), the built CLI, and the
 // teardown of a test's persistent machines.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
-import type { isolateTmp } from '@smolvm/test-utils';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { isolateTmp } from '@smolvm/test-utils';
 import { Machine } from '../../src/index.js';
 
 export { isolateTmp, processesMentioning } from '@smolvm/test-utils';
+
+type Tmp = ReturnType<typeof isolateTmp>;
 
 const cliBin = fileURLToPath(new URL('../../../../apps/cli/dist/bin.js', import.meta.url));
 
@@ -29,7 +31,7 @@ export function runCli(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: 
  * or socket outlived them in `tmp` (the per-user runtime base of persistent machines may stay, empty), and
  * disposes of `tmp`.
  */
-export async function removeMachinesAndCheck(env: NodeJS.ProcessEnv, tmp: ReturnType<typeof isolateTmp>, cleanup: () => void = () => {}): Promise<void> {
+export async function removeMachinesAndCheck(env: NodeJS.ProcessEnv, tmp: Tmp, cleanup: () => void = () => {}): Promise<void> {
   for (const m of await Machine.list({ hostEnv: env }).catch(() => [])) await (await Machine.get(m.name, { hostEnv: env })).remove({ force: true });
   cleanup();
   try {
@@ -39,4 +41,36 @@ export async function removeMachinesAndCheck(env: NodeJS.ProcessEnv, tmp: Return
   } finally {
     tmp.dispose();
   }
+}
+
+export interface MachineHome {
+  /** `process.env` with SMOLVM_HOME (a private one), SMOLVM_QUIET and the extra variables. */
+  readonly env: NodeJS.ProcessEnv;
+  /** The private TMPDIR the leak checks look at. */
+  readonly tmp: Tmp;
+  /** A new directory in the private TMPDIR, removed with it. */
+  dir(prefix: string): string;
+}
+
+/**
+ * A test file's own SMOLVM_HOME in a private TMPDIR, made before its tests; after them every machine is
+ * removed and nothing may be left running or lying there (`removeMachinesAndCheck`).
+ */
+export function machineHome(extraEnv: NodeJS.ProcessEnv = {}, timeoutMs = 180_000): MachineHome {
+  const dirs: string[] = [];
+  const h = {
+    env: {} as NodeJS.ProcessEnv,
+    tmp: undefined as unknown as Tmp,
+    dir(prefix: string): string {
+      const d = mkdtempSync(join(h.tmp.dir, `${prefix}-`));
+      dirs.push(d);
+      return d;
+    },
+  };
+  beforeAll(() => {
+    h.tmp = isolateTmp();
+    h.env = { ...process.env, SMOLVM_HOME: h.dir('home'), SMOLVM_QUIET: '1', ...extraEnv };
+  });
+  afterAll(() => removeMachinesAndCheck(h.env, h.tmp, () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true }))), timeoutMs);
+  return h;
 }

@@ -1,26 +1,14 @@
 // End-to-end: persistent machines with real supervisors and real VMs, driven through the SDK and the CLI
 // interchangeably, including crashes of the supervisor and of QEMU.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { Machine, isSmolvmError } from '../../src/index.js';
-import { isolateTmp, processesMentioning, removeMachinesAndCheck, runCli } from './helpers.js';
+import { machineHome, processesMentioning, runCli } from './helpers.js';
 
 const T = 180_000;
-let tmp: ReturnType<typeof isolateTmp>;
-let home: string;
-let env: NodeJS.ProcessEnv;
+const h = machineHome();
 
-beforeAll(() => {
-  tmp = isolateTmp();
-  home = mkdtempSync(join(tmp.dir, 'home-'));
-  env = { ...process.env, SMOLVM_HOME: home, SMOLVM_QUIET: '1' };
-});
-
-// No supervisor, VM or socket outlives the machines.
-afterAll(() => removeMachinesAndCheck(env, tmp, () => rmSync(home, { recursive: true, force: true })), T);
-
-const cli = (args: string[]): ReturnType<typeof runCli> => runCli(env, args);
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli(h.env, args);
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
@@ -32,11 +20,11 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 3
   }
 }
 
-const get = (name: string): Promise<Machine> => Machine.get(name, { hostEnv: env });
+const get = (name: string): Promise<Machine> => Machine.get(name, { hostEnv: h.env });
 
 describe('persistent machines', () => {
   it('are the same machines from the SDK and the CLI', async () => {
-    await Machine.create('sdk-made', { memoryMiB: 256, storageGiB: 1, hostEnv: env });
+    await Machine.create('sdk-made', { memoryMiB: 256, storageGiB: 1, hostEnv: h.env });
     const ls = await cli(['machine', 'ls', '--json']);
     expect(JSON.parse(ls.stdout).map((m: { name: string }) => m.name)).toContain('sdk-made');
     const made = await cli(['machine', 'create', 'cli-made', '--mem', '256', '--storage', '1', '-e', 'ORIGIN=cli', '-w', '/tmp']);
@@ -62,7 +50,7 @@ describe('persistent machines', () => {
     const bad = await cli(['machine', 'create', 'Not_Valid!']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/invalid machine name "Not_Valid!"/);
-    await Machine.create('busy', { memoryMiB: 256, storageGiB: 1, hostEnv: env });
+    await Machine.create('busy', { memoryMiB: 256, storageGiB: 1, hostEnv: h.env });
     const m = await get('busy');
     await m.start();
     const rm = await cli(['machine', 'rm', 'busy']);
@@ -84,7 +72,7 @@ describe('persistent machines', () => {
   }, T);
 
   it('keeps files across stop/start, runs init at every start, and shows logs and stats', async () => {
-    await Machine.create('keeper', { memoryMiB: 256, storageGiB: 1, init: ['date +%s%N >> /var/starts'], hostEnv: env });
+    await Machine.create('keeper', { memoryMiB: 256, storageGiB: 1, init: ['date +%s%N >> /var/starts'], hostEnv: h.env });
     const m = await get('keeper');
     await m.start();
     await m.exec(['sh', '-c', 'echo precious > /root/data']);
@@ -103,7 +91,7 @@ describe('persistent machines', () => {
   }, T);
 
   it('reports a machine whose supervisor was killed -9 as stopped, and its synced files survive', async () => {
-    await Machine.create('crash1', { memoryMiB: 256, storageGiB: 1, hostEnv: env });
+    await Machine.create('crash1', { memoryMiB: 256, storageGiB: 1, hostEnv: h.env });
     const m = await get('crash1');
     await m.start();
     await m.exec(['sh', '-c', 'echo survived > /root/f; sync']);
@@ -122,7 +110,7 @@ describe('persistent machines', () => {
   }, T);
 
   it('notices QEMU killed -9: stopped with policy never, restarted with policy always', async () => {
-    await Machine.create('crash2', { memoryMiB: 256, storageGiB: 1, hostEnv: env });
+    await Machine.create('crash2', { memoryMiB: 256, storageGiB: 1, hostEnv: h.env });
     const m = await get('crash2');
     await m.start();
     const vmm = (await m.inspect()).status!.vmmPid!;
@@ -134,7 +122,7 @@ describe('persistent machines', () => {
     });
     expect(after.lastExitReason).toMatch(/VM exited unexpectedly/);
 
-    await Machine.create('phoenix', { memoryMiB: 256, storageGiB: 1, restartPolicy: 'always', restartMaxRetries: 3, hostEnv: env });
+    await Machine.create('phoenix', { memoryMiB: 256, storageGiB: 1, restartPolicy: 'always', restartMaxRetries: 3, hostEnv: h.env });
     const p = await get('phoenix');
     await p.start();
     const first = (await p.inspect()).status!.vmmPid!;
@@ -150,7 +138,7 @@ describe('persistent machines', () => {
   }, T);
 
   it('applies health checks: healthy when they pass; restarts, then gives up, when they fail', async () => {
-    await Machine.create('healthy', { memoryMiB: 256, storageGiB: 1, health: { exec: ['true'], intervalMs: 300, retries: 2 }, hostEnv: env });
+    await Machine.create('healthy', { memoryMiB: 256, storageGiB: 1, health: { exec: ['true'], intervalMs: 300, retries: 2 }, hostEnv: h.env });
     const ok = await get('healthy');
     await ok.start();
     await waitFor('a passing health check', async () => ((await ok.inspect()).status?.healthy === true ? true : undefined));
@@ -162,7 +150,7 @@ describe('persistent machines', () => {
       health: { exec: ['sh', '-c', 'exit 1'], intervalMs: 300, retries: 2 },
       restartPolicy: 'on-failure',
       restartMaxRetries: 1,
-      hostEnv: env,
+      hostEnv: h.env,
     });
     const bad = await get('sickly');
     await bad.start();
@@ -179,7 +167,7 @@ describe('persistent machines', () => {
   }, T);
 
   it('says why start fails when an init command fails, and leaves the machine stopped', async () => {
-    await Machine.create('badinit', { memoryMiB: 256, storageGiB: 1, init: ['echo boom >&2; exit 9'], hostEnv: env });
+    await Machine.create('badinit', { memoryMiB: 256, storageGiB: 1, init: ['echo boom >&2; exit 9'], hostEnv: h.env });
     const m = await get('badinit');
     let err: unknown;
     try {

@@ -1,26 +1,14 @@
 // End-to-end: published ports on real microVMs. busybox httpd serves in the guest; the host talks HTTP to
 // its own loopback port, and the bytes cross the agent channel (the guest still has no network device).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Machine } from '../../src/index.js';
-import { isolateTmp, removeMachinesAndCheck, runCli } from './helpers.js';
+import { machineHome, runCli } from './helpers.js';
 
 const T = 180_000;
-let tmp: ReturnType<typeof isolateTmp>;
-let home: string;
-let env: NodeJS.ProcessEnv;
-
-beforeAll(() => {
-  tmp = isolateTmp();
-  home = mkdtempSync(join(tmp.dir, 'home-'));
-  env = { ...process.env, SMOLVM_HOME: home, SMOLVM_QUIET: '1' };
-});
-
-afterAll(() => removeMachinesAndCheck(env, tmp, () => rmSync(home, { recursive: true, force: true })), T);
+const h = machineHome();
 
 /** A host port that was free a moment ago (for fixed mappings; SDK tests use 0 instead). */
 async function freePort(): Promise<number> {
@@ -115,7 +103,7 @@ describe('published ports of an ephemeral machine', () => {
         code: 'SMOLVM_ERR_PORT_UNAVAILABLE',
         message: `cannot publish 127.0.0.1:${port}->80: host port 127.0.0.1:${port} is already in use`,
       });
-      expect(tmp.leftovers().processes).toEqual([]);
+      expect(h.tmp.leftovers().processes).toEqual([]);
     } finally {
       await new Promise((r) => taken.close(r));
     }
@@ -125,7 +113,7 @@ describe('published ports of an ephemeral machine', () => {
 describe('published ports of a persistent machine', () => {
   it('are stored, bound while it runs (across a restart), shown by the CLI, and released when it stops', async () => {
     const port = await freePort();
-    const m = await Machine.create('web', { memoryMiB: 256, storageGiB: 1, ports: [`${port}:8000`], init: ['mkdir -p /www', 'echo persistent > /www/index.html', HTTPD(8000).join(' ')], hostEnv: env });
+    const m = await Machine.create('web', { memoryMiB: 256, storageGiB: 1, ports: [`${port}:8000`], init: ['mkdir -p /www', 'echo persistent > /www/index.html', HTTPD(8000).join(' ')], hostEnv: h.env });
     expect(m.ports).toEqual([{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 8000 }]);
     await m.start();
     try {
@@ -160,7 +148,7 @@ describe('published ports of a persistent machine', () => {
       restartPolicy: 'always',
       restartMaxRetries: 3,
       init: ['mkdir -p /www', 'echo again > /www/index.html', HTTPD(8000).join(' ')],
-      hostEnv: env,
+      hostEnv: h.env,
     });
     await m.start();
     try {
@@ -185,4 +173,4 @@ describe('published ports of a persistent machine', () => {
   }, T);
 });
 
-const cli = (args: string[]): ReturnType<typeof runCli> => runCli(env, args);
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli(h.env, args);
